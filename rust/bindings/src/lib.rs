@@ -1,0 +1,18 @@
+//! `townlet._core`: the PyO3 face of `townlet-core`. Thin wrappers only:
+//! conversion, GIL release and error mapping.
+
+use pyo3::prelude::*;
+
+mod errors;
+mod grid;
+mod precondition;
+
+/// The extension module.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", townlet_core::VERSION)?;
+    m.add_function(wrap_pyfunction!(grid::distance_field, m)?)?;
+    m.add_function(wrap_pyfunction!(precondition::precondition_facts, m)?)?;
+    m.add_class::<precondition::Precondition>()?;
+    Ok(())
+}

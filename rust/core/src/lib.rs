@@ -1,0 +1,14 @@
+//! Townlet's simulation core.
+//!
+//! Pure Rust, no Python: the bindings crate (`rust/bindings`) wraps it as the
+//! `townlet._core` extension module. Every per-tick, per-agent computation of
+//! the simulation lives here.
+
+pub mod error;
+pub mod grid;
+pub mod precondition;
+
+pub use error::{CoreError, CoreResult};
+
+/// Version of the core crate.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
