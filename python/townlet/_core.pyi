@@ -1,7 +1,11 @@
 """Type stubs for the Rust extension module ``townlet._core``."""
 
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
+
+__all__ = ["Precondition", "__version__", "distance_field", "precondition_facts"]
 
 __version__: str
 
@@ -13,8 +17,9 @@ def distance_field(
     """Multi-source BFS distances over the walkable tiles of a layout."""
 
 def precondition_facts() -> list[tuple[str, str, str, list[str], str]]:
-    """The facts a precondition may read: ``(name, scope, type, enum_values, doc)``."""
+    """Return the facts a precondition may read: ``(name, scope, type, enum_values, doc)``."""
 
+@final
 class Precondition:
     """A compiled precondition program, validated on construction."""
 

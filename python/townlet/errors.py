@@ -25,10 +25,6 @@ class ShapeError(InvalidArgumentError):
     """An array had the wrong length, shape or dtype."""
 
 
-class LayoutError(TownletError, ValueError):
-    """A town layout is unusable (size, unknown tiles, unreachable objects)."""
-
-
 class PreconditionError(TownletError, ValueError):
     """A precondition expression or compiled program is malformed."""
 
@@ -47,9 +43,13 @@ class Problem:
 class ProblemsError(TownletError, ValueError):
     """An error carrying one or more located problems (``path: message``)."""
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems) or "invalid input")
+    def __init__(self, problems: Iterable[Problem] | str) -> None:
+        if isinstance(problems, str):
+            self.problems: tuple[Problem, ...] = (Problem("<input>", problems),)
+            super().__init__(problems)
+        else:
+            self.problems = tuple(problems)
+            super().__init__("\n".join(str(p) for p in self.problems) or "invalid input")
 
 
 class ConfigError(ProblemsError):
@@ -58,6 +58,10 @@ class ConfigError(ProblemsError):
 
 class ManifestError(ProblemsError):
     """An affordance manifest is malformed; paths are ``file:line``."""
+
+
+class LayoutError(ProblemsError):
+    """A town layout is unusable (size, unknown tiles, unreachable objects)."""
 
 
 class SnapshotError(TownletError):

@@ -20,7 +20,10 @@ pub fn to_pyerr(err: CoreError) -> PyErr {
         py.import("townlet.errors")
             .and_then(|m| m.getattr(class))
             .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from))
-            .map_or_else(|_| PyValueError::new_err(message.clone()), |cls| PyErr::from_type(cls, message.clone()))
+            .map_or_else(
+                |_| PyValueError::new_err(message.clone()),
+                |cls| PyErr::from_type(cls, message.clone()),
+            )
     })
 }
 

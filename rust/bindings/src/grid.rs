@@ -37,7 +37,10 @@ pub fn distance_field<'py>(
         let idx = cell(&grid, "blocked tile", b)?;
         grid.set_blocked(idx, true);
     }
-    let src = sources.into_iter().map(|s| cell(&grid, "source", s)).collect::<PyResult<Vec<_>>>()?;
+    let src = sources
+        .into_iter()
+        .map(|s| cell(&grid, "source", s))
+        .collect::<PyResult<Vec<_>>>()?;
     let dist = py.detach(|| grid.distance_field(&src)).py()?;
     let arr = Array2::from_shape_vec((height, width), dist)
         .map_err(|e| CoreError::InvalidArgument(e.to_string()))

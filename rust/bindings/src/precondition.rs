@@ -17,7 +17,13 @@ pub fn precondition_facts() -> Vec<(String, String, String, Vec<String>, String)
                 FactType::Number => ("number", Vec::new()),
                 FactType::Enum(v) => ("enum", v.iter().map(|s| (*s).to_string()).collect()),
             };
-            (f.name.to_string(), f.scope.name().to_string(), ty.to_string(), values, f.doc.to_string())
+            (
+                f.name.to_string(),
+                f.scope.name().to_string(),
+                ty.to_string(),
+                values,
+                f.doc.to_string(),
+            )
         })
         .collect()
 }
@@ -34,7 +40,9 @@ impl Precondition {
     /// `townlet.errors.PreconditionError` when it is malformed.
     #[new]
     fn new(codes: Vec<u8>, args: Vec<f64>) -> PyResult<Self> {
-        Ok(Precondition { program: Program::decode(&codes, &args).py()? })
+        Ok(Precondition {
+            program: Program::decode(&codes, &args).py()?,
+        })
     }
 
     /// Evaluates the program against facts indexed by fact id.

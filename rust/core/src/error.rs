@@ -11,7 +11,11 @@ pub enum CoreError {
     InvalidArgument(String),
     /// An array had the wrong length or shape.
     #[error("shape mismatch: {what}: expected {expected}, got {got}")]
-    Shape { what: String, expected: String, got: String },
+    Shape {
+        what: String,
+        expected: String,
+        got: String,
+    },
     /// A layout is unusable (size, unknown tile code, nothing walkable).
     #[error("invalid layout: {0}")]
     Layout(String),

@@ -67,7 +67,9 @@ impl Grid {
     /// Builds a grid from row-major tile codes.
     pub fn new(width: usize, height: usize, codes: &[u8]) -> CoreResult<Grid> {
         if width == 0 || height == 0 || width > 4096 || height > 4096 {
-            return Err(CoreError::Layout(format!("grid size {width}x{height} outside 1..=4096")));
+            return Err(CoreError::Layout(format!(
+                "grid size {width}x{height} outside 1..=4096"
+            )));
         }
         if codes.len() != width * height {
             return Err(CoreError::Shape {
@@ -76,9 +78,17 @@ impl Grid {
                 got: codes.len().to_string(),
             });
         }
-        let tiles = codes.iter().map(|&c| Tile::from_code(c)).collect::<CoreResult<Vec<_>>>()?;
+        let tiles = codes
+            .iter()
+            .map(|&c| Tile::from_code(c))
+            .collect::<CoreResult<Vec<_>>>()?;
         let blocked = tiles.iter().map(|t| !t.walkable()).collect();
-        Ok(Grid { width, height, tiles, blocked })
+        Ok(Grid {
+            width,
+            height,
+            tiles,
+            blocked,
+        })
     }
 
     /// Width in tiles.
@@ -152,7 +162,10 @@ impl Grid {
         let mut queue = VecDeque::with_capacity(sources.len().max(16));
         for &s in sources {
             if s >= self.len() {
-                return Err(CoreError::InvalidArgument(format!("source index {s} outside grid of {}", self.len())));
+                return Err(CoreError::InvalidArgument(format!(
+                    "source index {s} outside grid of {}",
+                    self.len()
+                )));
             }
             if self.walkable(s) && dist[s] == UNREACHABLE {
                 dist[s] = 0;
@@ -191,7 +204,10 @@ mod tests {
         let w = rows[0].len();
         let codes: Vec<u8> = rows
             .iter()
-            .flat_map(|r| r.bytes().map(|b| if b == b'#' { Tile::Wall as u8 } else { Tile::Floor as u8 }))
+            .flat_map(|r| {
+                r.bytes()
+                    .map(|b| if b == b'#' { Tile::Wall as u8 } else { Tile::Floor as u8 })
+            })
             .collect();
         Grid::new(w, h, &codes).unwrap()
     }

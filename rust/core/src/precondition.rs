@@ -52,16 +52,41 @@ pub struct FactDef {
 
 macro_rules! fact {
     ($name:literal, $scope:ident, $ty:expr, $doc:literal) => {
-        FactDef { name: $name, scope: FactScope::$scope, ty: $ty, doc: $doc }
+        FactDef {
+            name: $name,
+            scope: FactScope::$scope,
+            ty: $ty,
+            doc: $doc,
+        }
     };
 }
 
 /// Every fact a precondition may read, indexed by fact id.
 pub const FACTS: &[FactDef] = &[
-    fact!("occupied", Object, FactType::Bool, "another agent holds the object's reservation"),
-    fact!("stock", Object, FactType::Number, "units in stock at the object's venue for the item it sells"),
-    fact!("queue_length", Object, FactType::Number, "agents waiting in the object's queue"),
-    fact!("venue_open", Object, FactType::Bool, "the object's venue is open (not closed by a perturbation)"),
+    fact!(
+        "occupied",
+        Object,
+        FactType::Bool,
+        "another agent holds the object's reservation"
+    ),
+    fact!(
+        "stock",
+        Object,
+        FactType::Number,
+        "units in stock at the object's venue for the item it sells"
+    ),
+    fact!(
+        "queue_length",
+        Object,
+        FactType::Number,
+        "agents waiting in the object's queue"
+    ),
+    fact!(
+        "venue_open",
+        Object,
+        FactType::Bool,
+        "the object's venue is open (not closed by a perturbation)"
+    ),
     fact!("power_on", World, FactType::Bool, "the power utility is up"),
     fact!("water_on", World, FactType::Bool, "the water utility is up"),
     fact!("weather", World, FactType::Enum(WEATHER), "current weather"),
@@ -71,8 +96,18 @@ pub const FACTS: &[FactDef] = &[
     fact!("energy", Agent, FactType::Number, "energy satiation in [0, 1]"),
     fact!("wallet", Agent, FactType::Number, "money held, in meals"),
     fact!("has_job", Agent, FactType::Bool, "the agent has a job"),
-    fact!("on_shift", Agent, FactType::Bool, "the agent's shift window is open now"),
-    fact!("at_work", Agent, FactType::Bool, "the object is at the agent's workplace"),
+    fact!(
+        "on_shift",
+        Agent,
+        FactType::Bool,
+        "the agent's shift window is open now"
+    ),
+    fact!(
+        "at_work",
+        Agent,
+        FactType::Bool,
+        "the object is at the agent's workplace"
+    ),
     fact!("at_home", Agent, FactType::Bool, "the object is in the agent's home"),
     fact!("food_raw", Agent, FactType::Number, "raw food items in inventory"),
     fact!("meal", Agent, FactType::Number, "ready meals in inventory"),
@@ -191,7 +226,11 @@ impl Program {
                 got: args.len().to_string(),
             });
         }
-        let ops = codes.iter().zip(args).map(|(&c, &a)| Op::decode(c, a)).collect::<CoreResult<Vec<_>>>()?;
+        let ops = codes
+            .iter()
+            .zip(args)
+            .map(|(&c, &a)| Op::decode(c, a))
+            .collect::<CoreResult<Vec<_>>>()?;
         Program::new(ops)
     }
 
@@ -202,7 +241,9 @@ impl Program {
 
     /// The fact ids the program reads.
     pub fn facts_read(&self) -> impl Iterator<Item = u16> + '_ {
-        self.ops.iter().filter_map(|op| if let Op::Fact(f) = op { Some(*f) } else { None })
+        self.ops
+            .iter()
+            .filter_map(|op| if let Op::Fact(f) = op { Some(*f) } else { None })
     }
 
     /// Evaluates against `facts` (indexed by fact id). Never allocates.
@@ -290,7 +331,7 @@ mod tests {
         assert!(Program::decode(&[0], &[f64::NAN]).is_err());
         assert!(Program::decode(&[0], &[]).is_err());
         let deep: Vec<u8> = vec![0; MAX_DEPTH + 1];
-        assert!(Program::decode(&deep, &vec![1.0; MAX_DEPTH + 1]).is_err());
+        assert!(Program::decode(&deep, &[1.0; MAX_DEPTH + 1]).is_err());
     }
 
     #[test]
@@ -351,8 +392,11 @@ mod tests {
         leaf.prop_recursive(3, 12, 2, |inner| {
             prop_oneof![
                 inner.clone().prop_map(|a| Expr::Not(Box::new(a))),
-                (prop::sample::select(vec![4u8, 5, 6, 8, 11]), inner.clone(), inner)
-                    .prop_map(|(op, a, b)| Expr::Bin(op, Box::new(a), Box::new(b))),
+                (prop::sample::select(vec![4u8, 5, 6, 8, 11]), inner.clone(), inner).prop_map(|(op, a, b)| Expr::Bin(
+                    op,
+                    Box::new(a),
+                    Box::new(b)
+                )),
             ]
         })
     }
