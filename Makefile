@@ -7,7 +7,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 CONFIG ?= configs/examples/poc_hybrid.yaml
-TICKS ?= 1000
 RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
 .PHONY: help setup build run test test-rust test-py bench lint fmt clean wheel
@@ -32,8 +31,8 @@ setup: $(VENV)/.built ## create .venv, build the extension (release) and install
 
 build: setup ## alias of setup
 
-run: setup ## run the default shard (CONFIG=..., TICKS=...)
-	$(BIN)/townlet run $(CONFIG) --ticks $(TICKS)
+run: setup ## validate and run the default shard (CONFIG=...); runs `townlet validate` until `townlet run` lands
+	$(BIN)/townlet validate $(CONFIG)
 
 test-rust: ## cargo test for the pure-Rust core
 	cargo test --workspace --exclude townlet-bindings --quiet

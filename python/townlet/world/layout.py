@@ -82,6 +82,7 @@ DEFAULT_LEGEND: Mapping[str, str] = {
     "b": "bench",
     "R": "treadmill",
     "L": "washer",
+    "M": "coffee_machine",
 }
 
 
