@@ -7,6 +7,8 @@
 pub mod error;
 pub mod grid;
 pub mod precondition;
+pub mod rng;
+pub mod spatial;
 
 pub use error::{CoreError, CoreResult};
 
