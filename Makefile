@@ -43,6 +43,7 @@ test-py: setup ## pytest (includes slow tests)
 test: setup test-rust test-py ## set up, then cargo test and pytest
 
 bench: setup ## run the benchmark suite and print a table
+	mkdir -p .benchmarks
 	$(BIN)/pytest benches --benchmark-enable --benchmark-only --benchmark-json=.benchmarks/latest.json -q
 
 lint: setup ## ruff, mypy strict, stubtest, cargo fmt --check, clippy -D warnings
