@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from townlet.config.problems import problems_from_validation
 from townlet.config.simulation import SimulationConfig
-from townlet.config.yaml_marks import load_with_lines, yaml_error_line
+from townlet.config.yaml_marks import YamlFileError, read_yaml_file
 from townlet.errors import ConfigError, Problem
 
 
@@ -33,20 +33,9 @@ def load_config(path: str | Path) -> SimulationConfig:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([Problem(str(path), "config file not found")]) from None
-    except IsADirectoryError:
-        raise ConfigError([Problem(str(path), "is a directory, expected a YAML file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(str(path), f"cannot read config: {exc}")]) from None
-    try:
-        data, lines = load_with_lines(text)
-    except yaml.YAMLError as exc:
-        line = yaml_error_line(exc)
-        where = f"{path}:{line}" if line else str(path)
-        detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([Problem(where, f"malformed YAML: {detail}")]) from None
+        data, lines = read_yaml_file(path, "config")
+    except YamlFileError as exc:
+        raise ConfigError([exc.problem]) from None
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         raise ConfigError([Problem(str(path), f"top level must be a mapping of sections, got {kind}")])

@@ -31,10 +31,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 
 from townlet import _core
-from townlet.config.yaml_marks import KeyPath, line_for, load_with_lines, yaml_error_line
+from townlet.config.yaml_marks import KeyPath, YamlFileError, line_for, read_yaml_file
 from townlet.errors import LayoutError, Problem
 
 UNREACHABLE = 65535
@@ -386,15 +385,7 @@ def load_layout(path: str | Path) -> Layout:
     """Reads and parses a layout file (raises ``LayoutError`` with ``file:line`` problems)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LayoutError([Problem(str(path), "layout file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LayoutError([Problem(str(path), f"cannot read layout: {exc}")]) from None
-    try:
-        data, lines = load_with_lines(text)
-    except yaml.YAMLError as exc:
-        line = yaml_error_line(exc)
-        where = f"{path}:{line}" if line else str(path)
-        raise LayoutError([Problem(where, f"malformed YAML: {getattr(exc, 'problem', exc)}")]) from None
+        data, lines = read_yaml_file(path, "layout")
+    except YamlFileError as exc:
+        raise LayoutError([exc.problem]) from None
     return parse_layout(data, str(path), lines)
