@@ -4,6 +4,8 @@
 //! `townlet._core` extension module. Every per-tick, per-agent computation of
 //! the simulation lives here.
 
+pub mod agents;
+pub mod codec;
 pub mod error;
 pub mod grid;
 pub mod precondition;
