@@ -9,6 +9,7 @@ pub mod codec;
 pub mod error;
 pub mod grid;
 pub mod precondition;
+pub mod relations;
 pub mod rng;
 pub mod spatial;
 
