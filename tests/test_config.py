@@ -35,11 +35,11 @@ def _messages(exc: pytest.ExceptionInfo[ConfigError]) -> list[str]:
 
 
 def test_unknown_key_names_path_allowed_keys_and_line(write_config, poc_text: str) -> None:
-    path = write_config(poc_text.replace("  grace_ticks: 20", "  grace_tick: 20"))
+    path = write_config(poc_text.replace("  grace_ticks: 60", "  grace_tick: 60"))
     with pytest.raises(ConfigError) as exc:
         load_config(path)
     (msg,) = _messages(exc)
-    line = poc_text.splitlines().index("  grace_ticks: 20") + 1
+    line = poc_text.splitlines().index("  grace_ticks: 60") + 1
     assert msg.startswith("employment.grace_tick: unknown key 'grace_tick'; allowed keys: enforce_job_loop,")
     assert "grace_ticks" in msg
     assert msg.endswith(f"(at {path}:{line})")
@@ -115,8 +115,8 @@ def test_missing_config_id(tmp_path: Path) -> None:
 
 
 def test_cross_field_rules() -> None:
-    with pytest.raises(ConfigError, match="grace_ticks 200 must be below absent_cutoff_ticks 100"):
-        config_from_mapping({"config_id": "x", "employment": {"grace_ticks": 200}})
+    with pytest.raises(ConfigError, match="absence_exit_threshold 9 exceeds the 7-day attendance window"):
+        config_from_mapping({"config_id": "x", "employment": {"absence_exit_threshold": 9}})
     with pytest.raises(ConfigError, match="spawn_delay_min 30 exceeds spawn_delay_max 20"):
         config_from_mapping({"config_id": "x", "lifecycle": {"spawn_delay_min": 30}})
     with pytest.raises(ConfigError, match="sum to 1"):
@@ -162,9 +162,9 @@ def test_seed_style_edits(poc_text: str) -> None:
 
 def test_refused_assignment_changes_nothing() -> None:
     config = SimulationConfig(config_id="x")
-    with pytest.raises(ConfigError, match="grace_ticks: grace_ticks 500 must be below"):
-        config.employment.grace_ticks = 500
-    assert config.employment.grace_ticks == 20
+    with pytest.raises(ConfigError, match="absence_exit_threshold: absence_exit_threshold 8 exceeds"):
+        config.employment.absence_exit_threshold = 8
+    assert config.employment.absence_exit_threshold == 3
     with pytest.raises(ConfigError, match=r"queue_limit: .*allowed range \[1, 10000\]"):
         config.employment.queue_limit = 0
     assert config.employment.queue_limit == 8
@@ -208,7 +208,7 @@ _values = st.fixed_dictionaries(
     {
         "population": st.integers(1, 100_000),
         "seed": st.integers(0, 2**63 - 1),
-        "grace": st.integers(0, 99),
+        "grace": st.integers(0, 10_000),
         "hunger": st.floats(0.0, 0.1, allow_nan=False),
         "variant": st.sampled_from(["full", "hybrid", "compact"]),
         "lifecycle": st.sampled_from(["on", "off"]),

@@ -13,8 +13,12 @@ class EmploymentConfig(StrictModel):
     """Attendance accounting and the unemployment exit queue (SPEC §7)."""
 
     enforce_job_loop: bool = False
-    grace_ticks: int = Field(20, ge=0, le=10_000, description="arrivals within this are 'late', not absent")
-    absent_cutoff_ticks: int = Field(100, ge=1, le=100_000, description="not arrived by start+this is absent")
+    grace_ticks: int = Field(
+        60,
+        ge=0,
+        le=10_000,
+        description="arriving within this many ticks after shift start is late, later is absent",
+    )
     attendance_window_days: int = Field(7, ge=1, le=365)
     absence_exit_threshold: int = Field(
         3, ge=1, le=365, description="absences in the window that queue an exit"
@@ -27,10 +31,11 @@ class EmploymentConfig(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _grace_before_cutoff(self) -> EmploymentConfig:
-        if self.grace_ticks >= self.absent_cutoff_ticks:
+    def _threshold_fits_window(self) -> EmploymentConfig:
+        if self.absence_exit_threshold > self.attendance_window_days:
             raise ValueError(
-                f"grace_ticks {self.grace_ticks} must be below absent_cutoff_ticks {self.absent_cutoff_ticks}"
+                f"absence_exit_threshold {self.absence_exit_threshold} exceeds the "
+                f"{self.attendance_window_days}-day attendance window"
             )
         return self
 
