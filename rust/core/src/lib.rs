@@ -11,6 +11,7 @@ pub mod error;
 pub mod grid;
 pub mod precondition;
 pub mod relations;
+pub mod rewards;
 pub mod rng;
 pub mod spatial;
 
