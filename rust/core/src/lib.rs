@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod codec;
+pub mod economy;
 pub mod employment;
 pub mod error;
 pub mod grid;
