@@ -11,6 +11,7 @@ pub mod employment;
 pub mod error;
 pub mod grid;
 pub mod precondition;
+pub mod queues;
 pub mod relations;
 pub mod rewards;
 pub mod rng;
