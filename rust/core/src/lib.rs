@@ -4,6 +4,7 @@
 //! `townlet._core` extension module. Every per-tick, per-agent computation of
 //! the simulation lives here.
 
+pub mod affordances;
 pub mod agents;
 pub mod codec;
 pub mod economy;
