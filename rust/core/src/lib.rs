@@ -11,6 +11,7 @@ pub mod economy;
 pub mod employment;
 pub mod error;
 pub mod grid;
+pub mod movement;
 pub mod precondition;
 pub mod queues;
 pub mod relations;
