@@ -12,6 +12,7 @@ pub mod employment;
 pub mod error;
 pub mod grid;
 pub mod movement;
+pub mod pathing;
 pub mod precondition;
 pub mod queues;
 pub mod relations;
