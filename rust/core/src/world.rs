@@ -1,0 +1,605 @@
+//! `World`: owns the grid, objects, agents and every per-tick system.
+//!
+//! This part holds construction, the narrow mutation API used by the
+//! console and lifecycle (spawn, remove, teleport, needs, prices, utilities,
+//! weather, relations) and exact serialisation. The in-core tick lives in
+//! `tick.rs`.
+
+use crate::affordances::{AffordanceDef, Manifest, Running};
+use crate::agents::{AgentInit, Agents, NEEDS};
+use crate::codec::{Reader, Writer};
+use crate::economy::{Economy, EconomyParams, Utility, Weather};
+use crate::employment::{JobTerms, Record};
+use crate::error::{CoreError, CoreResult};
+use crate::grid::Grid;
+use crate::movement::Mover;
+use crate::pathing::Pathfinder;
+use crate::queues::{QueueParams, Queues};
+use crate::relations::{Relations, Scaling};
+use crate::rewards::RewardParams;
+use crate::rng::Streams;
+use crate::spatial::SpatialIndex;
+
+/// Snapshot format version written by [`World::to_bytes`].
+pub const FORMAT_VERSION: u32 = 1;
+const MAGIC: &[u8; 4] = b"TWLT";
+
+/// One placed object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectSpec {
+    pub object_type: u16,
+    pub x: i32,
+    pub y: i32,
+    /// Index into the venue list, or -1.
+    pub venue: i32,
+    pub capacity: u8,
+    pub queue_limit: u16,
+    /// Economy item sold here, or -1.
+    pub sells: i8,
+}
+
+/// One venue: a kind code and an inclusive rectangle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VenueSpec {
+    pub kind: u8,
+    pub rect: [i32; 4],
+}
+
+/// Everything a world is built from (the validated config, flattened).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorldSpec {
+    pub width: usize,
+    pub height: usize,
+    pub tiles: Vec<u8>,
+    pub objects: Vec<ObjectSpec>,
+    pub venues: Vec<VenueSpec>,
+    pub object_types: usize,
+    pub affordances: Vec<AffordanceDef>,
+    pub jobs: Vec<JobTerms>,
+    /// Venue kind of each job's site.
+    pub job_sites: Vec<u8>,
+    pub decay: [f32; NEEDS],
+    pub economy: EconomyParams,
+    pub queues: QueueParams,
+    pub rewards: RewardParams,
+    pub scaling: Scaling,
+    pub max_ties: usize,
+    pub grace_ticks: u32,
+    pub enforce_job_loop: bool,
+    pub ghost_step_after: u16,
+    pub seed: u64,
+    pub stream_seeds: [Option<u64>; 3],
+}
+
+/// The world.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub(crate) spec: WorldSpec,
+    pub(crate) grid: Grid,
+    pub(crate) manifest: Manifest,
+    /// Per object type: BFS distance from every tile to that type's access tiles.
+    pub(crate) type_fields: Vec<Vec<u16>>,
+    pub(crate) access: Vec<Vec<usize>>,
+    pub(crate) tick: u64,
+    pub(crate) agents: Agents,
+    pub(crate) spatial: SpatialIndex,
+    pub(crate) queues: Queues,
+    pub(crate) economy: Economy,
+    pub(crate) attendance: Vec<Record>,
+    pub(crate) relations: Relations,
+    pub(crate) running: Vec<Option<Running>>,
+    pub(crate) rng: Streams,
+    pub(crate) mover: Mover,
+    pub(crate) pathfinder: Pathfinder,
+}
+
+impl World {
+    /// Builds a world; every index and range in `spec` is checked.
+    pub fn new(spec: WorldSpec) -> CoreResult<World> {
+        let mut grid = Grid::new(spec.width, spec.height, &spec.tiles)?;
+        for (i, o) in spec.objects.iter().enumerate() {
+            let idx = grid
+                .index(o.x, o.y)
+                .ok_or_else(|| CoreError::InvalidArgument(format!("object {i} at ({}, {}) off the grid", o.x, o.y)))?;
+            if usize::from(o.object_type) >= spec.object_types {
+                return Err(CoreError::InvalidArgument(format!(
+                    "object {i} has unknown type {}",
+                    o.object_type
+                )));
+            }
+            if o.venue >= spec.venues.len() as i32 || o.venue < -1 {
+                return Err(CoreError::InvalidArgument(format!(
+                    "object {i} names unknown venue {}",
+                    o.venue
+                )));
+            }
+            grid.set_blocked(idx, true);
+        }
+        let access: Vec<Vec<usize>> = spec
+            .objects
+            .iter()
+            .map(|o| grid.access_tiles(grid.index(o.x, o.y).expect("checked above")))
+            .collect();
+        let mut type_fields = Vec::with_capacity(spec.object_types);
+        for t in 0..spec.object_types {
+            let sources: Vec<usize> = spec
+                .objects
+                .iter()
+                .zip(&access)
+                .filter(|(o, _)| usize::from(o.object_type) == t)
+                .flat_map(|(_, a)| a.iter().copied())
+                .collect();
+            type_fields.push(grid.distance_field(&sources)?);
+        }
+        for (j, job) in spec.jobs.iter().enumerate() {
+            job.validate(spec.economy.ticks_per_day)
+                .map_err(|e| CoreError::InvalidArgument(format!("job {j}: {e}")))?;
+        }
+        if spec.job_sites.len() != spec.jobs.len() {
+            return Err(CoreError::Shape {
+                what: "job_sites".into(),
+                expected: spec.jobs.len().to_string(),
+                got: spec.job_sites.len().to_string(),
+            });
+        }
+        let manifest = Manifest::new(spec.affordances.clone())?;
+        let queue_specs: Vec<(u8, u16)> = spec.objects.iter().map(|o| (o.capacity, o.queue_limit)).collect();
+        Ok(World {
+            spatial: SpatialIndex::new(spec.width, spec.height, SpatialIndex::DEFAULT_CELL)?,
+            queues: Queues::new(spec.queues, &queue_specs)?,
+            economy: Economy::new(spec.economy.clone(), spec.venues.len())?,
+            relations: Relations::new(spec.max_ties)?,
+            rng: Streams::new(spec.seed, spec.stream_seeds),
+            grid,
+            manifest,
+            type_fields,
+            access,
+            tick: 0,
+            agents: Agents::new(),
+            attendance: Vec::new(),
+            running: Vec::new(),
+            mover: Mover::default(),
+            pathfinder: Pathfinder::default(),
+            spec,
+        })
+    }
+
+    /// Current tick.
+    pub fn tick(&self) -> u64 {
+        self.tick
+    }
+
+    /// The agent storage (read-only).
+    pub fn agents(&self) -> &Agents {
+        &self.agents
+    }
+
+    /// The economy (read-only).
+    pub fn economy(&self) -> &Economy {
+        &self.economy
+    }
+
+    /// The queues (read-only).
+    pub fn queues(&self) -> &Queues {
+        &self.queues
+    }
+
+    /// Relationship ties (read-only).
+    pub fn relations(&self) -> &Relations {
+        &self.relations
+    }
+
+    /// Attendance record of a slot.
+    pub fn attendance(&self, slot: usize) -> Option<&Record> {
+        self.attendance.get(slot).filter(|_| self.agents.is_alive(slot))
+    }
+
+    /// The grid.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// BFS distance field to an object type's access tiles.
+    pub fn type_field(&self, object_type: usize) -> Option<&[u16]> {
+        self.type_fields.get(object_type).map(Vec::as_slice)
+    }
+
+    /// The compiled affordance manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Walkable tiles from which `object` can be used.
+    pub fn access_tiles(&self, object: usize) -> &[usize] {
+        self.access.get(object).map_or(&[], Vec::as_slice)
+    }
+
+    /// Plans a route for `slot` to the access tiles of `object` into `out`
+    /// (direction codes); false when unreachable.
+    pub fn route_to_object(&mut self, slot: usize, object: usize, out: &mut Vec<u8>) -> CoreResult<bool> {
+        self.agents.check(slot)?;
+        let goals = self
+            .access
+            .get(object)
+            .ok_or_else(|| CoreError::InvalidArgument(format!("object {object} outside 0..{}", self.access.len())))?;
+        let start = self
+            .grid
+            .index(self.agents.x[slot], self.agents.y[slot])
+            .expect("agents stand on the grid");
+        Ok(self.pathfinder.route(&self.grid, start, goals, out))
+    }
+
+    fn check_standable(&self, x: i32, y: i32) -> CoreResult<()> {
+        match self.grid.index(x, y) {
+            Some(t) if self.grid.walkable(t) => Ok(()),
+            Some(_) => Err(CoreError::InvalidArgument(format!("tile ({x}, {y}) is blocked"))),
+            None => Err(CoreError::InvalidArgument(format!(
+                "tile ({x}, {y}) is outside the grid"
+            ))),
+        }
+    }
+
+    /// Adds an agent; returns `(slot, uid)`.
+    pub fn spawn(&mut self, init: &AgentInit) -> CoreResult<(usize, u64)> {
+        self.check_standable(init.x, init.y)?;
+        if init.job >= self.spec.jobs.len() as i32 || init.job < -1 {
+            return Err(CoreError::InvalidArgument(format!(
+                "job {} outside -1..{}",
+                init.job,
+                self.spec.jobs.len()
+            )));
+        }
+        if init.home >= self.spec.venues.len() as i32 || init.home < -1 {
+            return Err(CoreError::InvalidArgument(format!("home venue {} unknown", init.home)));
+        }
+        let (slot, uid) = self.agents.spawn(init)?;
+        self.spatial.insert(slot as u32, init.x, init.y)?;
+        if slot >= self.attendance.len() {
+            self.attendance.resize(slot + 1, Record::default());
+            self.running.resize(slot + 1, None);
+        }
+        self.attendance[slot] = Record::default();
+        self.running[slot] = None;
+        self.relations.clear(slot);
+        self.mover.reset(slot);
+        Ok((slot, uid))
+    }
+
+    /// Removes an agent: its reservations, queue places, ties and running
+    /// affordance go with it.
+    pub fn remove(&mut self, slot: usize) -> CoreResult<u64> {
+        let uid = self.agents.remove(slot)?;
+        self.spatial.remove(slot as u32);
+        self.queues.forget(slot as u32);
+        self.running[slot] = None;
+        self.relations.clear(slot);
+        self.relations.forget(uid);
+        Ok(uid)
+    }
+
+    /// Moves an agent instantly (console `teleport`); aborts what it was doing.
+    pub fn teleport(&mut self, slot: usize, x: i32, y: i32) -> CoreResult<()> {
+        self.agents.check(slot)?;
+        self.check_standable(x, y)?;
+        self.spatial.move_to(slot as u32, x, y)?;
+        self.agents.x[slot] = x;
+        self.agents.y[slot] = y;
+        self.agents.ctx_reset[slot] = true;
+        if let Some(run) = self.running[slot].take() {
+            self.queues
+                .release(run.object as usize, slot as u32, crate::queues::Release::Failure);
+        }
+        self.queues.forget(slot as u32);
+        self.mover.reset(slot);
+        Ok(())
+    }
+
+    /// Sets one need (console `setneed`).
+    pub fn set_need(&mut self, slot: usize, need: usize, value: f32) -> CoreResult<()> {
+        self.agents.check(slot)?;
+        if need >= NEEDS || !(0.0..=1.0).contains(&value) {
+            return Err(CoreError::InvalidArgument(format!(
+                "need {need} must be 0..{NEEDS} and value {value} in [0, 1]"
+            )));
+        }
+        self.agents.needs[slot][need] = value;
+        Ok(())
+    }
+
+    /// Sets or clears a price override (console `price`).
+    pub fn set_price(&mut self, item: usize, price: Option<f64>) -> CoreResult<()> {
+        self.economy.set_price(item, price)
+    }
+
+    /// Forces a utility off or releases it (blackout / outage).
+    pub fn set_utility(&mut self, utility: Utility, forced_off: bool) {
+        self.economy.set_forced_off(utility, forced_off);
+    }
+
+    /// Sets the weather (console `rain start|stop`).
+    pub fn set_weather(&mut self, weather: Weather) {
+        self.economy.set_weather(weather);
+    }
+
+    /// Sets a tie (console `set_rel`).
+    pub fn set_relation(&mut self, slot: usize, other_slot: usize, values: [f32; 3]) -> CoreResult<()> {
+        self.agents.check(slot)?;
+        self.agents.check(other_slot)?;
+        let (a, b) = (self.agents.uid[slot], self.agents.uid[other_slot]);
+        self.relations.set(slot, a, b, values)
+    }
+
+    /// Serialises the whole mutable state; with the same spec,
+    /// [`World::from_bytes`] restores a world with the same future.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        for &b in MAGIC {
+            w.u8(b);
+        }
+        w.u32(FORMAT_VERSION);
+        w.u64(self.tick);
+        for s in self.rng.state() {
+            for v in s {
+                w.u64(v);
+            }
+        }
+        self.agents.encode(&mut w);
+        self.queues.encode(&mut w);
+        self.economy.encode(&mut w);
+        w.len(self.attendance.len());
+        for r in &self.attendance {
+            r.encode(&mut w);
+        }
+        self.relations.encode(&mut w);
+        w.len(self.running.len());
+        for r in &self.running {
+            w.bool(r.is_some());
+            if let Some(r) = r {
+                r.encode(&mut w);
+            }
+        }
+        w.u64(self.mover.ghost_steps);
+        w.u64(self.mover.blocked);
+        w.into_bytes()
+    }
+
+    /// Restores a world from [`World::to_bytes`] output and the same spec.
+    pub fn from_bytes(spec: WorldSpec, bytes: &[u8]) -> CoreResult<World> {
+        let mut world = World::new(spec)?;
+        let mut r = Reader::new(bytes);
+        let mut magic = [0u8; 4];
+        for m in &mut magic {
+            *m = r.u8()?;
+        }
+        if &magic != MAGIC {
+            return Err(CoreError::InvalidArgument(
+                "not a Townlet world snapshot (bad magic)".into(),
+            ));
+        }
+        let version = r.u32()?;
+        if version != FORMAT_VERSION {
+            return Err(CoreError::InvalidArgument(format!(
+                "world snapshot format {version} is not supported (this build reads {FORMAT_VERSION})"
+            )));
+        }
+        world.tick = r.u64()?;
+        let mut state = [[0u64; 4]; 3];
+        for s in &mut state {
+            for v in s.iter_mut() {
+                *v = r.u64()?;
+            }
+        }
+        world.rng = Streams::from_state(state).ok_or_else(|| CoreError::InvalidArgument("corrupt RNG state".into()))?;
+        world.agents = Agents::decode(&mut r)?;
+        world.queues = Queues::decode(world.spec.queues, &mut r)?;
+        world.economy = Economy::decode(world.spec.economy.clone(), &mut r)?;
+        let n = r.len(10_000_000)?;
+        world.attendance = (0..n).map(|_| Record::decode(&mut r)).collect::<CoreResult<_>>()?;
+        world.relations = Relations::decode(&mut r)?;
+        let n = r.len(10_000_000)?;
+        world.running = (0..n)
+            .map(|_| {
+                if r.bool()? {
+                    Running::decode(&mut r).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .collect::<CoreResult<_>>()?;
+        world.mover.ghost_steps = r.u64()?;
+        world.mover.blocked = r.u64()?;
+        r.finish()?;
+        let cap = world.agents.capacity();
+        if world.attendance.len() != cap || world.running.len() != cap {
+            return Err(CoreError::InvalidArgument(
+                "snapshot sections disagree on the agent count".into(),
+            ));
+        }
+        for slot in world.agents.slots().collect::<Vec<_>>() {
+            let (x, y) = (world.agents.x[slot], world.agents.y[slot]);
+            world.check_standable(x, y)?;
+            world.spatial.insert(slot as u32, x, y)?;
+        }
+        Ok(world)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::affordances::Effects;
+    use crate::economy::FaultParams;
+    use crate::grid::Tile;
+    use crate::precondition::Program;
+
+    /// A 12x8 room: a bed (type 0) and a fridge (type 1), one home venue.
+    pub(crate) fn spec() -> WorldSpec {
+        let (w, h) = (12usize, 8usize);
+        let mut tiles = vec![Tile::Floor as u8; w * h];
+        for x in 0..w {
+            tiles[x] = Tile::Wall as u8;
+            tiles[(h - 1) * w + x] = Tile::Wall as u8;
+        }
+        for y in 0..h {
+            tiles[y * w] = Tile::Wall as u8;
+            tiles[y * w + w - 1] = Tile::Wall as u8;
+        }
+        WorldSpec {
+            width: w,
+            height: h,
+            tiles,
+            objects: vec![
+                ObjectSpec {
+                    object_type: 0,
+                    x: 1,
+                    y: 1,
+                    venue: 0,
+                    capacity: 1,
+                    queue_limit: 2,
+                    sells: -1,
+                },
+                ObjectSpec {
+                    object_type: 1,
+                    x: 10,
+                    y: 6,
+                    venue: 0,
+                    capacity: 1,
+                    queue_limit: 2,
+                    sells: -1,
+                },
+            ],
+            venues: vec![VenueSpec {
+                kind: 0,
+                rect: [0, 0, 11, 7],
+            }],
+            object_types: 2,
+            affordances: vec![AffordanceDef {
+                object_type: 1,
+                program: Program::default(),
+                duration: 5,
+                effects: Effects {
+                    needs: [0.6, 0.0, 0.0],
+                    ..Effects::default()
+                },
+                hooks: [vec![], vec![], vec![]],
+                interruptible: true,
+            }],
+            jobs: vec![JobTerms {
+                start_tick: 300,
+                end_tick: 600,
+                wage_rate: 0.02,
+                lateness_penalty: 0.005,
+            }],
+            job_sites: vec![0],
+            decay: [0.0016, 0.0008, 0.0009],
+            economy: EconomyParams {
+                ticks_per_day: 1000,
+                base_prices: [1.0, 0.45, 0.3, 0.2],
+                initial_stock: [10, 10, 0, 0],
+                restock_per_day: [10, 10, 0, 0],
+                restock_tick: 0,
+                rent_per_day: 2.0,
+                rent_tick: 0,
+                weather_odds: [0.6, 0.3, 0.1],
+                weather_every: 250,
+                weather_multipliers: [1.0, 1.05, 1.1],
+                power: FaultParams {
+                    faults_per_day: 0.05,
+                    duration_ticks: 60,
+                },
+                water: FaultParams {
+                    faults_per_day: 0.05,
+                    duration_ticks: 60,
+                },
+            },
+            queues: QueueParams::default(),
+            rewards: RewardParams::default(),
+            scaling: Scaling::default(),
+            max_ties: 6,
+            grace_ticks: 60,
+            enforce_job_loop: true,
+            ghost_step_after: 3,
+            seed: 42,
+            stream_seeds: [None; 3],
+        }
+    }
+
+    pub(crate) fn agent(x: i32, y: i32) -> AgentInit {
+        AgentInit {
+            x,
+            y,
+            needs: [0.9, 0.8, 0.7],
+            wallet: 5.0,
+            inventory: [1, 1, 1],
+            job: 0,
+            home: 0,
+            personality: [0.0; 5],
+        }
+    }
+
+    #[test]
+    fn builds_fields_and_blocks_objects() {
+        let mut w = World::new(spec()).unwrap();
+        let fridge = w.type_field(1).unwrap().to_vec();
+        assert_eq!(fridge[w.grid.index(9, 6).unwrap()], 0);
+        assert_eq!(fridge[w.grid.index(10, 5).unwrap()], 0);
+        assert_eq!(fridge[w.grid.index(1, 2).unwrap()], 12);
+        assert!(!w.grid.walkable(w.grid.index(1, 1).unwrap()));
+        assert_eq!(w.access_tiles(0).len(), 2);
+        assert_eq!(w.manifest().for_type(1), &[0]);
+        let (slot, _) = w.spawn(&agent(2, 2)).unwrap();
+        let mut path = Vec::new();
+        assert!(w.route_to_object(slot, 1, &mut path).unwrap());
+        assert_eq!(path.len(), usize::from(fridge[w.grid.index(2, 2).unwrap()]));
+        assert!(w.route_to_object(slot, 9, &mut path).is_err());
+        let mut bad = spec();
+        bad.objects[0].object_type = 7;
+        assert!(World::new(bad).is_err());
+        let mut bad = spec();
+        bad.objects[0].x = 40;
+        assert!(World::new(bad).is_err());
+    }
+
+    #[test]
+    fn mutations_validate_input() {
+        let mut w = World::new(spec()).unwrap();
+        assert!(w.spawn(&agent(0, 0)).is_err(), "wall");
+        assert!(w.spawn(&agent(1, 1)).is_err(), "object tile");
+        let (a, _) = w.spawn(&agent(2, 2)).unwrap();
+        let (b, _) = w.spawn(&agent(3, 2)).unwrap();
+        assert!(w.teleport(a, 0, 3).is_err());
+        w.teleport(a, 5, 5).unwrap();
+        assert_eq!(w.spatial.position(a as u32), Some((5, 5)));
+        assert!(w.set_need(a, 3, 0.5).is_err() && w.set_need(a, 0, 1.5).is_err());
+        w.set_need(a, 0, 0.25).unwrap();
+        w.set_relation(a, b, [0.5, 0.2, 0.0]).unwrap();
+        assert!(w.set_relation(a, a, [0.5, 0.2, 0.0]).is_err());
+        let uid_b = w.remove(b).unwrap();
+        assert!(w.relations.tie(a, uid_b).is_none(), "ties to a removed agent go");
+        assert!(w.teleport(b, 5, 5).is_err());
+        let mut bad_job = agent(4, 4);
+        bad_job.job = 3;
+        assert!(w.spawn(&bad_job).is_err());
+    }
+
+    #[test]
+    fn bytes_round_trip_and_corruption() {
+        let mut w = World::new(spec()).unwrap();
+        w.spawn(&agent(2, 2)).unwrap();
+        w.spawn(&agent(4, 3)).unwrap();
+        w.remove(0).unwrap();
+        w.set_price(0, Some(1.5)).unwrap();
+        let bytes = w.to_bytes();
+        let back = World::from_bytes(spec(), &bytes).unwrap();
+        assert_eq!(back.to_bytes(), bytes);
+        assert_eq!(back.spatial.position(1), Some((4, 3)));
+        assert!(World::from_bytes(spec(), &bytes[..bytes.len() - 3]).is_err());
+        let mut bad = bytes.clone();
+        bad[0] = b'X';
+        assert!(World::from_bytes(spec(), &bad).is_err());
+        let mut future = bytes;
+        future[4] = 9;
+        let err = World::from_bytes(spec(), &future).unwrap_err().to_string();
+        assert!(err.contains("format 9 is not supported"), "{err}");
+    }
+}
