@@ -339,7 +339,7 @@ impl Economy {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn params() -> EconomyParams {

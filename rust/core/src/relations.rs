@@ -77,6 +77,14 @@ impl Scaling {
     }
 }
 
+/// Index of the weakest tie (ties broken by the older uid, deterministically).
+fn weakest(list: &[Tie]) -> Option<usize> {
+    list.iter()
+        .enumerate()
+        .min_by(|(_, a), (_, b)| a.strength().total_cmp(&b.strength()).then(a.other.cmp(&b.other)))
+        .map(|(i, _)| i)
+}
+
 /// All ties, per agent slot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Relations {
@@ -147,16 +155,10 @@ impl Relations {
             list.push(new);
             return true;
         }
-        // Full: evict the weakest (ties broken by the older uid, deterministically)
-        // only if the newcomer is stronger.
-        let (weakest, w) = list
-            .iter()
-            .enumerate()
-            .min_by(|(_, a), (_, b)| a.strength().total_cmp(&b.strength()).then(a.other.cmp(&b.other)))
-            .map(|(i, t)| (i, *t))
-            .expect("list is full, so not empty");
-        if new.strength() > w.strength() {
-            list[weakest] = new;
+        // Full: evict the weakest only if the newcomer is stronger.
+        let i = weakest(list).expect("list is full, so not empty");
+        if new.strength() > list[i].strength() {
+            list[i] = new;
             true
         } else {
             false
@@ -189,13 +191,8 @@ impl Relations {
         } else if list.len() < self.max_ties {
             list.push(tie);
         } else {
-            let weakest = list
-                .iter()
-                .enumerate()
-                .min_by(|(_, a), (_, b)| a.strength().total_cmp(&b.strength()).then(a.other.cmp(&b.other)))
-                .map(|(i, _)| i)
-                .expect("full list");
-            list[weakest] = tie;
+            let i = weakest(list).expect("full list");
+            list[i] = tie;
         }
         list.retain(|t| !t.is_zero());
         Ok(())

@@ -428,7 +428,6 @@ impl World {
 pub(crate) mod tests {
     use super::*;
     use crate::affordances::Effects;
-    use crate::economy::FaultParams;
     use crate::grid::Tile;
     use crate::precondition::Program;
 
@@ -492,26 +491,7 @@ pub(crate) mod tests {
             }],
             job_sites: vec![0],
             decay: [0.0016, 0.0008, 0.0009],
-            economy: EconomyParams {
-                ticks_per_day: 1000,
-                base_prices: [1.0, 0.45, 0.3, 0.2],
-                initial_stock: [10, 10, 0, 0],
-                restock_per_day: [10, 10, 0, 0],
-                restock_tick: 0,
-                rent_per_day: 2.0,
-                rent_tick: 0,
-                weather_odds: [0.6, 0.3, 0.1],
-                weather_every: 250,
-                weather_multipliers: [1.0, 1.05, 1.1],
-                power: FaultParams {
-                    faults_per_day: 0.05,
-                    duration_ticks: 60,
-                },
-                water: FaultParams {
-                    faults_per_day: 0.05,
-                    duration_ticks: 60,
-                },
-            },
+            economy: crate::economy::tests::params(),
             queues: QueueParams::default(),
             rewards: RewardParams::default(),
             scaling: Scaling::default(),
