@@ -19,6 +19,7 @@ pub mod relations;
 pub mod rewards;
 pub mod rng;
 pub mod spatial;
+pub mod tick;
 pub mod world;
 
 pub use error::{CoreError, CoreResult};

@@ -20,6 +20,57 @@ use crate::rewards::RewardParams;
 use crate::rng::Streams;
 use crate::spatial::SpatialIndex;
 
+/// Object roles the scripted controllers look for.
+#[repr(usize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Bed = 0,
+    Fridge = 1,
+    Stove = 2,
+    Shower = 3,
+    Till = 4,
+    Shelf = 5,
+    Desk = 6,
+    Bench = 7,
+}
+
+/// Number of controller roles.
+pub const ROLES: usize = 8;
+
+/// A controller's plan for one agent: which option it serves, the object it
+/// heads for, and the route there.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    pub option: u8,
+    pub target: i32,
+    pub path: Vec<u8>,
+    pub step: u16,
+}
+
+impl Plan {
+    fn encode(&self, w: &mut Writer) {
+        w.u8(self.option);
+        w.i32(self.target);
+        w.len(self.path.len());
+        for &d in &self.path {
+            w.u8(d);
+        }
+        w.u16(self.step);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> CoreResult<Plan> {
+        let option = r.u8()?;
+        let target = r.i32()?;
+        let path = (0..r.len(1 << 24)?).map(|_| r.u8()).collect::<CoreResult<Vec<_>>>()?;
+        Ok(Plan {
+            option,
+            target,
+            path,
+            step: r.u16()?,
+        })
+    }
+}
+
 /// Snapshot format version written by [`World::to_bytes`].
 pub const FORMAT_VERSION: u32 = 1;
 const MAGIC: &[u8; 4] = b"TWLT";
@@ -67,6 +118,16 @@ pub struct WorldSpec {
     pub grace_ticks: u32,
     pub enforce_job_loop: bool,
     pub ghost_step_after: u16,
+    /// Object type id for each controller role (see [`Role`]), or -1.
+    pub roles: [i32; ROLES],
+    /// Venue kind code of homes.
+    pub home_kind: u8,
+    /// Relationship decay toward zero per in-game hour.
+    pub relation_decay_per_hour: f32,
+    /// Hunger deficit above which the collapse counter runs.
+    pub hunger_collapse_deficit: f32,
+    /// Any deficit above which the neglect counter runs.
+    pub neglect_deficit: f32,
     pub seed: u64,
     pub stream_seeds: [Option<u64>; 3],
 }
@@ -91,6 +152,12 @@ pub struct World {
     pub(crate) rng: Streams,
     pub(crate) mover: Mover,
     pub(crate) pathfinder: Pathfinder,
+    /// Venue index covering each tile, or -1.
+    pub(crate) venue_at: Vec<i32>,
+    /// Objects inside each venue.
+    pub(crate) venue_objects: Vec<Vec<u32>>,
+    pub(crate) plans: Vec<Plan>,
+    pub(crate) scratch: crate::tick::Scratch,
 }
 
 impl World {
@@ -143,6 +210,27 @@ impl World {
             });
         }
         let manifest = Manifest::new(spec.affordances.clone())?;
+        let mut venue_at = vec![-1i32; grid.len()];
+        for (v, venue) in spec.venues.iter().enumerate() {
+            let [x0, y0, x1, y1] = venue.rect;
+            for y in y0.max(0)..=y1.min(spec.height as i32 - 1) {
+                for x in x0.max(0)..=x1.min(spec.width as i32 - 1) {
+                    venue_at[y as usize * spec.width + x as usize] = v as i32;
+                }
+            }
+        }
+        let mut venue_objects = vec![Vec::new(); spec.venues.len()];
+        for (i, o) in spec.objects.iter().enumerate() {
+            if o.venue >= 0 {
+                venue_objects[o.venue as usize].push(i as u32);
+            }
+        }
+        if spec.roles.iter().any(|&r| r >= spec.object_types as i32) {
+            return Err(CoreError::InvalidArgument(format!(
+                "roles {:?} name unknown object types",
+                spec.roles
+            )));
+        }
         let queue_specs: Vec<(u8, u16)> = spec.objects.iter().map(|o| (o.capacity, o.queue_limit)).collect();
         Ok(World {
             spatial: SpatialIndex::new(spec.width, spec.height, SpatialIndex::DEFAULT_CELL)?,
@@ -160,6 +248,10 @@ impl World {
             running: Vec::new(),
             mover: Mover::default(),
             pathfinder: Pathfinder::default(),
+            venue_at,
+            venue_objects,
+            plans: Vec::new(),
+            scratch: crate::tick::Scratch::default(),
             spec,
         })
     }
@@ -257,9 +349,14 @@ impl World {
         if slot >= self.attendance.len() {
             self.attendance.resize(slot + 1, Record::default());
             self.running.resize(slot + 1, None);
+            self.plans.resize(slot + 1, Plan::default());
         }
         self.attendance[slot] = Record::default();
         self.running[slot] = None;
+        self.plans[slot] = Plan {
+            target: -1,
+            ..Plan::default()
+        };
         self.relations.clear(slot);
         self.mover.reset(slot);
         Ok((slot, uid))
@@ -272,6 +369,10 @@ impl World {
         self.spatial.remove(slot as u32);
         self.queues.forget(slot as u32);
         self.running[slot] = None;
+        self.plans[slot] = Plan {
+            target: -1,
+            ..Plan::default()
+        };
         self.relations.clear(slot);
         self.relations.forget(uid);
         Ok(uid)
@@ -290,6 +391,10 @@ impl World {
                 .release(run.object as usize, slot as u32, crate::queues::Release::Failure);
         }
         self.queues.forget(slot as u32);
+        self.plans[slot] = Plan {
+            target: -1,
+            ..Plan::default()
+        };
         self.mover.reset(slot);
         Ok(())
     }
@@ -360,6 +465,10 @@ impl World {
         }
         w.u64(self.mover.ghost_steps);
         w.u64(self.mover.blocked);
+        w.len(self.plans.len());
+        for p in &self.plans {
+            p.encode(&mut w);
+        }
         w.into_bytes()
     }
 
@@ -408,9 +517,11 @@ impl World {
             .collect::<CoreResult<_>>()?;
         world.mover.ghost_steps = r.u64()?;
         world.mover.blocked = r.u64()?;
+        let n = r.len(10_000_000)?;
+        world.plans = (0..n).map(|_| Plan::decode(&mut r)).collect::<CoreResult<_>>()?;
         r.finish()?;
         let cap = world.agents.capacity();
-        if world.attendance.len() != cap || world.running.len() != cap {
+        if world.attendance.len() != cap || world.running.len() != cap || world.plans.len() != cap {
             return Err(CoreError::InvalidArgument(
                 "snapshot sections disagree on the agent count".into(),
             ));
@@ -478,6 +589,7 @@ pub(crate) mod tests {
                 duration: 5,
                 effects: Effects {
                     needs: [0.6, 0.0, 0.0],
+                    inventory: [0, -1, 0],
                     ..Effects::default()
                 },
                 hooks: [vec![], vec![], vec![]],
@@ -499,6 +611,11 @@ pub(crate) mod tests {
             grace_ticks: 60,
             enforce_job_loop: true,
             ghost_step_after: 3,
+            roles: [0, 1, -1, -1, -1, -1, -1, -1],
+            home_kind: 0,
+            relation_decay_per_hour: 0.01,
+            hunger_collapse_deficit: 0.97,
+            neglect_deficit: 0.9,
             seed: 42,
             stream_seeds: [None; 3],
         }
