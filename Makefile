@@ -9,7 +9,7 @@ PY := $(BIN)/python
 CONFIG ?= configs/examples/poc_hybrid.yaml
 RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
-.PHONY: help setup build run test test-rust test-py bench lint fmt clean wheel
+.PHONY: help setup build run test test-rust test-py bench bench-rust lint fmt clean wheel
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ test: setup test-rust test-py ## set up, then cargo test and pytest
 bench: setup ## run the benchmark suite and print a table
 	mkdir -p .benchmarks
 	$(BIN)/pytest benches --benchmark-enable --benchmark-only --benchmark-json=.benchmarks/latest.json -q
+
+bench-rust: ## criterion benches of the pure-Rust core (World.step at 8..4096 agents)
+	cargo bench -p townlet-core --bench tick
 
 lint: setup ## ruff, mypy strict, stubtest, cargo fmt --check, clippy -D warnings
 	$(BIN)/ruff check python tests benches
