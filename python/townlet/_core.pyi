@@ -1,13 +1,25 @@
 """Type stubs for the Rust extension module ``townlet._core``."""
 
-from typing import final
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Precondition", "__version__", "distance_field", "precondition_facts"]
+__all__ = [
+    "ITEMS",
+    "OPTIONS",
+    "REWARD_COMPONENTS",
+    "Precondition",
+    "World",
+    "__version__",
+    "distance_field",
+    "precondition_facts",
+]
 
 __version__: str
+OPTIONS: list[str]
+REWARD_COMPONENTS: list[str]
+ITEMS: list[str]
 
 def distance_field(
     tiles: npt.NDArray[np.uint8],
@@ -29,3 +41,93 @@ class Precondition:
     def __len__(self) -> int: ...
     def facts_read(self) -> list[int]:
         """Fact ids the program reads, in instruction order."""
+
+@final
+class World:
+    """The simulated town: every per-agent, per-tick system, driven from Python."""
+
+    def __new__(cls, spec: dict[str, Any]) -> World: ...
+    @staticmethod
+    def from_bytes(spec: dict[str, Any], data: bytes) -> World:
+        """Restore a world saved with ``to_bytes`` (same spec)."""
+    def to_bytes(self) -> bytes:
+        """Serialise the whole mutable state."""
+    @property
+    def tick(self) -> int:
+        """Current tick."""
+    @property
+    def capacity(self) -> int:
+        """Number of slots (live or free); ``step`` buffers have this length."""
+    def __len__(self) -> int: ...
+    def step(
+        self,
+        options: npt.NDArray[np.uint8],
+        rewards: npt.NDArray[np.float32],
+        totals: npt.NDArray[np.float32],
+    ) -> tuple[
+        npt.NDArray[np.uint64],
+        npt.NDArray[np.uint8],
+        npt.NDArray[np.uint32],
+        npt.NDArray[np.int32],
+        npt.NDArray[np.float32],
+    ]:
+        """Advance one tick (GIL released); return events as ``(tick, kind, slot, object, value)``."""
+    def alive(self) -> npt.NDArray[np.bool_]:
+        """Live-slot mask."""
+    def uids(self) -> npt.NDArray[np.uint64]:
+        """Stable agent numbers per slot."""
+    def positions(self) -> npt.NDArray[np.int32]:
+        """Positions (capacity x 2)."""
+    def needs(self) -> npt.NDArray[np.float32]:
+        """Needs (capacity x 3: hunger, hygiene, energy)."""
+    def wallets(self) -> npt.NDArray[np.float64]:
+        """Wallets."""
+    def inventory(self) -> npt.NDArray[np.uint16]:
+        """Inventory (capacity x 3: food_raw, meal, clothes_clean)."""
+    def jobs(self) -> npt.NDArray[np.int32]:
+        """Job index per slot (-1 for none)."""
+    def counters(self) -> npt.NDArray[np.uint32]:
+        """Lifecycle counters (capacity x 5)."""
+    def attendance(self) -> npt.NDArray[np.float64]:
+        """Attendance per slot (capacity x 7)."""
+    def spawn(
+        self,
+        x: int,
+        y: int,
+        needs: tuple[float, float, float] | list[float],
+        wallet: float,
+        inventory: tuple[int, int, int] | list[int],
+        job: int = -1,
+        home: int = -1,
+        personality: tuple[float, float, float, float, float] | list[float] | None = None,
+    ) -> tuple[int, int]:
+        """Add an agent; return ``(slot, uid)``."""
+    def remove(self, slot: int) -> int:
+        """Remove the agent in ``slot``; return its uid."""
+    def teleport(self, slot: int, x: int, y: int) -> None:
+        """Move an agent instantly to a walkable tile."""
+    def set_need(self, slot: int, need: int, value: float) -> None:
+        """Set one need to a value in [0, 1]."""
+    def set_price(self, item: int, price: float | None = None) -> None:
+        """Set or clear a price override."""
+    def price(self, item: int) -> float:
+        """Current price of an item index."""
+    def stock(self, venue: int, item: int) -> int:
+        """Units of an item in stock at a venue."""
+    def set_utility(self, name: str, forced_off: bool) -> None:
+        """Force a utility (power, water) off, or release it."""
+    def utility_on(self, name: str) -> bool:
+        """Whether a utility is up now."""
+    @property
+    def weather(self) -> int:
+        """Current weather code (0 sunny, 1 rainy, 2 cold)."""
+    def set_weather(self, code: int) -> None:
+        """Set the weather by code."""
+    def set_relation(self, slot: int, other: int, trust: float, familiarity: float, rivalry: float) -> None:
+        """Set the tie from ``slot`` to ``other``."""
+    def relations(self, slot: int) -> list[tuple[int, float, float, float]]:
+        """Ties of ``slot`` as ``(other_uid, trust, familiarity, rivalry)``."""
+    def queue(self, object: int) -> tuple[list[int], list[int]]:
+        """Slots holding and waiting for an object."""
+    def queue_stats(self) -> tuple[int, int, int, int, int, int]:
+        """Cooldowns, timeouts, abandoned waits, conflicts, ghost steps, blocked moves."""

@@ -10,6 +10,8 @@ use pyo3::prelude::*;
 mod errors;
 mod grid;
 mod precondition;
+mod spec;
+mod world;
 
 /// The extension module.
 #[pymodule]
@@ -18,5 +20,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(grid::distance_field, m)?)?;
     m.add_function(wrap_pyfunction!(precondition::precondition_facts, m)?)?;
     m.add_class::<precondition::Precondition>()?;
+    m.add_class::<world::World>()?;
+    m.add("OPTIONS", townlet_core::tick::OPTIONS.to_vec())?;
+    m.add("REWARD_COMPONENTS", townlet_core::rewards::COMPONENTS.to_vec())?;
+    m.add("ITEMS", townlet_core::economy::ITEMS.to_vec())?;
     Ok(())
 }

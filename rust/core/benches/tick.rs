@@ -22,12 +22,35 @@ fn town(agents: usize) -> World {
     let mut venues = Vec::new();
     for i in 0..agents {
         let (cx, cy) = ((i % side) as i32 * CELL, (i / side) as i32 * CELL);
-        venues.push(VenueSpec { kind: 0, rect: [cx, cy, cx + CELL - 1, cy + CELL - 1] });
+        venues.push(VenueSpec {
+            kind: 0,
+            rect: [cx, cy, cx + CELL - 1, cy + CELL - 1],
+        });
         let v = i as i32;
-        objects.push(ObjectSpec { object_type: 0, x: cx + 1, y: cy + 1, venue: v, capacity: 1, queue_limit: 2, sells: -1 });
-        objects.push(ObjectSpec { object_type: 1, x: cx + 4, y: cy + 4, venue: v, capacity: 1, queue_limit: 2, sells: -1 });
+        objects.push(ObjectSpec {
+            object_type: 0,
+            x: cx + 1,
+            y: cy + 1,
+            venue: v,
+            capacity: 1,
+            queue_limit: 2,
+            sells: -1,
+        });
+        objects.push(ObjectSpec {
+            object_type: 1,
+            x: cx + 4,
+            y: cy + 4,
+            venue: v,
+            capacity: 1,
+            queue_limit: 2,
+            sells: -1,
+        });
     }
-    let effect = |needs: [f32; 3], inventory: [i16; 3]| Effects { needs, inventory, ..Effects::default() };
+    let effect = |needs: [f32; 3], inventory: [i16; 3]| Effects {
+        needs,
+        inventory,
+        ..Effects::default()
+    };
     let spec = WorldSpec {
         width: w,
         height: h,
@@ -53,7 +76,12 @@ fn town(agents: usize) -> World {
                 interruptible: true,
             },
         ],
-        jobs: vec![JobTerms { start_tick: 300, end_tick: 600, wage_rate: 0.02, lateness_penalty: 0.005 }],
+        jobs: vec![JobTerms {
+            start_tick: 300,
+            end_tick: 600,
+            wage_rate: 0.02,
+            lateness_penalty: 0.005,
+        }],
         job_sites: vec![0],
         decay: [0.0016, 0.0008, 0.0009],
         economy: EconomyParams {
@@ -67,8 +95,14 @@ fn town(agents: usize) -> World {
             weather_odds: [0.6, 0.3, 0.1],
             weather_every: 250,
             weather_multipliers: [1.0, 1.05, 1.1],
-            power: FaultParams { faults_per_day: 0.05, duration_ticks: 60 },
-            water: FaultParams { faults_per_day: 0.05, duration_ticks: 60 },
+            power: FaultParams {
+                faults_per_day: 0.05,
+                duration_ticks: 60,
+            },
+            water: FaultParams {
+                faults_per_day: 0.05,
+                duration_ticks: 60,
+            },
         },
         queues: QueueParams::default(),
         rewards: RewardParams::default(),
@@ -119,7 +153,9 @@ fn bench_step(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(agents), &agents, |b, _| {
             b.iter(|| {
                 let options = &plans[(t / 50) % plans.len()];
-                world.step(options, &mut rewards, &mut totals, &mut events).expect("step");
+                world
+                    .step(options, &mut rewards, &mut totals, &mut events)
+                    .expect("step");
                 events.clear();
                 t += 1;
             });

@@ -256,9 +256,19 @@ impl World {
         })
     }
 
+    /// The spec the world was built from.
+    pub fn spec(&self) -> &WorldSpec {
+        &self.spec
+    }
+
     /// Current tick.
     pub fn tick(&self) -> u64 {
         self.tick
+    }
+
+    /// Ghost steps and blocked moves so far.
+    pub fn mover_stats(&self) -> (u64, u64) {
+        (self.mover.ghost_steps, self.mover.blocked)
     }
 
     /// The agent storage (read-only).

@@ -1,0 +1,346 @@
+//! The `World` class: the Python face of `townlet_core::world::World`.
+
+use numpy::ndarray::Array2;
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadwriteArray1, PyReadwriteArray2, PyUntypedArrayMethods,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use townlet_core::agents::{AgentInit, ITEMS, NEEDS, TRAITS};
+use townlet_core::economy::{Utility, Weather, N_ITEMS};
+use townlet_core::rewards::N_COMPONENTS;
+use townlet_core::tick::Event;
+use townlet_core::world::World as CoreWorld;
+use townlet_core::CoreError;
+
+use crate::errors::IntoPy;
+use crate::spec::world_spec;
+
+type EventArrays<'py> = (
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u8>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<i32>>,
+    Bound<'py, PyArray1<f32>>,
+);
+
+fn shape_err(what: &str, expected: String, got: String) -> PyErr {
+    crate::errors::to_pyerr(CoreError::Shape {
+        what: what.into(),
+        expected,
+        got,
+    })
+}
+
+fn utility(name: &str) -> PyResult<Utility> {
+    match name {
+        "power" => Ok(Utility::Power),
+        "water" => Ok(Utility::Water),
+        other => Err(CoreError::InvalidArgument(format!(
+            "unknown utility {other:?} (power, water)"
+        )))
+        .py(),
+    }
+}
+
+fn matrix<'py, T: numpy::Element + Copy, const N: usize>(py: Python<'py>, rows: &[[T; N]]) -> Bound<'py, PyArray2<T>> {
+    let flat: Vec<T> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+    Array2::from_shape_vec((rows.len(), N), flat)
+        .expect("rows of N")
+        .into_pyarray(py)
+}
+
+/// The simulated town: every per-agent, per-tick system, driven from Python.
+#[pyclass(module = "townlet._core")]
+pub struct World {
+    inner: CoreWorld,
+    events: Vec<Event>,
+}
+
+#[pymethods]
+impl World {
+    /// Builds a world from the dict made by `townlet.world.spec.build_world_spec`.
+    #[new]
+    fn new(spec: &Bound<'_, PyDict>) -> PyResult<Self> {
+        Ok(World {
+            inner: CoreWorld::new(world_spec(spec)?).py()?,
+            events: Vec::new(),
+        })
+    }
+
+    /// Restores a world saved with `to_bytes` (same spec).
+    #[staticmethod]
+    fn from_bytes(spec: &Bound<'_, PyDict>, data: &[u8]) -> PyResult<Self> {
+        Ok(World {
+            inner: CoreWorld::from_bytes(world_spec(spec)?, data).py()?,
+            events: Vec::new(),
+        })
+    }
+
+    /// Serialises the whole mutable state.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.to_bytes())
+    }
+
+    /// Current tick.
+    #[getter]
+    fn tick(&self) -> u64 {
+        self.inner.tick()
+    }
+
+    /// Number of slots (live or free); buffers passed to `step` have this length.
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.inner.agents().capacity()
+    }
+
+    /// Number of live agents.
+    fn __len__(&self) -> usize {
+        self.inner.agents().len()
+    }
+
+    /// Advances one tick for every agent, with the GIL released.
+    ///
+    /// `options` (uint8, capacity) holds one option code per slot; `rewards`
+    /// (float32, capacity x components) and `totals` (float32, capacity) are
+    /// written in place. Returns the tick's events as five arrays:
+    /// `(tick, kind, slot, object, value)`.
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        options: PyReadonlyArray1<'py, u8>,
+        mut rewards: PyReadwriteArray2<'py, f32>,
+        mut totals: PyReadwriteArray1<'py, f32>,
+    ) -> PyResult<EventArrays<'py>> {
+        let n = self.inner.agents().capacity();
+        let options = options
+            .as_slice()
+            .map_err(|_| shape_err("options", "contiguous uint8".into(), "strided".into()))?;
+        if rewards.shape() != [n, N_COMPONENTS] {
+            return Err(shape_err(
+                "rewards",
+                format!("({n}, {N_COMPONENTS})"),
+                format!("{:?}", rewards.shape()),
+            ));
+        }
+        let rewards = rewards
+            .as_slice_mut()
+            .map_err(|_| shape_err("rewards", "C-contiguous float32".into(), "strided".into()))?;
+        let totals = totals
+            .as_slice_mut()
+            .map_err(|_| shape_err("totals", "contiguous float32".into(), "strided".into()))?;
+        self.events.clear();
+        let (inner, events) = (&mut self.inner, &mut self.events);
+        py.detach(|| inner.step(options, rewards, totals, events)).py()?;
+        let ev = &self.events;
+        Ok((
+            ev.iter().map(|e| e.tick).collect::<Vec<_>>().into_pyarray(py),
+            ev.iter().map(|e| e.kind as u8).collect::<Vec<_>>().into_pyarray(py),
+            ev.iter().map(|e| e.slot).collect::<Vec<_>>().into_pyarray(py),
+            ev.iter().map(|e| e.object).collect::<Vec<_>>().into_pyarray(py),
+            ev.iter().map(|e| e.value).collect::<Vec<_>>().into_pyarray(py),
+        ))
+    }
+
+    /// Live-slot mask (bool, capacity).
+    fn alive<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<bool>> {
+        self.inner.agents().alive.clone().into_pyarray(py)
+    }
+
+    /// Stable agent numbers per slot (uint64, capacity).
+    fn uids<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        self.inner.agents().uid.clone().into_pyarray(py)
+    }
+
+    /// Positions (int32, capacity x 2: x, y).
+    fn positions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<i32>> {
+        let a = self.inner.agents();
+        let rows: Vec<[i32; 2]> = a.x.iter().zip(&a.y).map(|(&x, &y)| [x, y]).collect();
+        matrix(py, &rows)
+    }
+
+    /// Needs (float32, capacity x 3: hunger, hygiene, energy).
+    fn needs<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f32>> {
+        matrix::<f32, NEEDS>(py, &self.inner.agents().needs)
+    }
+
+    /// Wallets (float64, capacity).
+    fn wallets<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.inner.agents().wallet.clone().into_pyarray(py)
+    }
+
+    /// Inventory (uint16, capacity x 3: `food_raw`, meal, `clothes_clean`).
+    fn inventory<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<u16>> {
+        matrix::<u16, ITEMS>(py, &self.inner.agents().inventory)
+    }
+
+    /// Job index per slot (int32, -1 for none).
+    fn jobs<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i32>> {
+        self.inner.agents().job.clone().into_pyarray(py)
+    }
+
+    /// Lifecycle counters (uint32, capacity x 5: collapse ticks, unpaid rent
+    /// days, days without wage, neglect ticks, age ticks).
+    fn counters<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<u32>> {
+        let rows: Vec<[u32; 5]> = self
+            .inner
+            .agents()
+            .counters
+            .iter()
+            .map(|c| {
+                [
+                    c.collapse_ticks,
+                    u32::from(c.unpaid_rent_days),
+                    u32::from(c.days_without_wage),
+                    c.neglect_ticks,
+                    c.age_ticks,
+                ]
+            })
+            .collect();
+        matrix(py, &rows)
+    }
+
+    /// Attendance per slot (float64, capacity x 7: state, attendance ratio,
+    /// late ticks, absences, wages earned, wages withheld, lateness charged).
+    fn attendance<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+        let n = self.inner.agents().capacity();
+        let rows: Vec<[f64; 7]> = (0..n)
+            .map(|s| {
+                self.inner.attendance(s).map_or([0.0; 7], |r| {
+                    [
+                        f64::from(r.state as u8),
+                        r.attendance_ratio(),
+                        r.late_ticks as f64,
+                        f64::from(r.absences),
+                        r.wages_earned,
+                        r.wages_withheld,
+                        r.lateness_charged,
+                    ]
+                })
+            })
+            .collect();
+        matrix(py, &rows)
+    }
+
+    /// Adds an agent; returns `(slot, uid)`.
+    #[pyo3(
+        signature = (x, y, needs, wallet, inventory, job=-1, home=-1, personality=None),
+        text_signature = "(self, /, x, y, needs, wallet, inventory, job=-1, home=-1, personality=None)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
+        &mut self,
+        x: i32,
+        y: i32,
+        needs: [f32; NEEDS],
+        wallet: f64,
+        inventory: [u16; ITEMS],
+        job: i32,
+        home: i32,
+        personality: Option<[f32; TRAITS]>,
+    ) -> PyResult<(usize, u64)> {
+        let init = AgentInit {
+            x,
+            y,
+            needs,
+            wallet,
+            inventory,
+            job,
+            home,
+            personality: personality.unwrap_or_default(),
+        };
+        self.inner.spawn(&init).py()
+    }
+
+    /// Removes the agent in `slot`; returns its uid.
+    fn remove(&mut self, slot: usize) -> PyResult<u64> {
+        self.inner.remove(slot).py()
+    }
+
+    /// Moves an agent instantly to a walkable tile.
+    fn teleport(&mut self, slot: usize, x: i32, y: i32) -> PyResult<()> {
+        self.inner.teleport(slot, x, y).py()
+    }
+
+    /// Sets one need (0 hunger, 1 hygiene, 2 energy) to a value in [0, 1].
+    fn set_need(&mut self, slot: usize, need: usize, value: f32) -> PyResult<()> {
+        self.inner.set_need(slot, need, value).py()
+    }
+
+    /// Sets (or with `None` clears) a price override for an item index.
+    #[pyo3(signature = (item, price=None))]
+    fn set_price(&mut self, item: usize, price: Option<f64>) -> PyResult<()> {
+        self.inner.set_price(item, price).py()
+    }
+
+    /// Current price of an item index.
+    fn price(&self, item: usize) -> PyResult<f64> {
+        if item >= N_ITEMS {
+            return Err(CoreError::InvalidArgument(format!("item {item} outside 0..{N_ITEMS}"))).py();
+        }
+        Ok(self.inner.economy().price(item))
+    }
+
+    /// Units of an item in stock at a venue.
+    fn stock(&self, venue: usize, item: usize) -> u32 {
+        if item >= N_ITEMS {
+            return 0;
+        }
+        self.inner.economy().stock(venue, item)
+    }
+
+    /// Forces a utility ("power" or "water") off, or releases it.
+    fn set_utility(&mut self, name: &str, forced_off: bool) -> PyResult<()> {
+        self.inner.set_utility(utility(name)?, forced_off);
+        Ok(())
+    }
+
+    /// Whether a utility is up now.
+    fn utility_on(&self, name: &str) -> PyResult<bool> {
+        Ok(self.inner.economy().utility_on(utility(name)?, self.inner.tick()))
+    }
+
+    /// Current weather code (0 sunny, 1 rainy, 2 cold).
+    #[getter]
+    fn weather(&self) -> u8 {
+        self.inner.economy().weather() as u8
+    }
+
+    /// Sets the weather by code.
+    fn set_weather(&mut self, code: u8) -> PyResult<()> {
+        self.inner.set_weather(Weather::from_code(code).py()?);
+        Ok(())
+    }
+
+    /// Sets the tie from `slot` to `other` (trust, familiarity, rivalry in [-1, 1]).
+    fn set_relation(&mut self, slot: usize, other: usize, trust: f32, familiarity: f32, rivalry: f32) -> PyResult<()> {
+        self.inner.set_relation(slot, other, [trust, familiarity, rivalry]).py()
+    }
+
+    /// Ties of `slot` as `(other_uid, trust, familiarity, rivalry)`.
+    fn relations(&self, slot: usize) -> PyResult<Vec<(u64, f32, f32, f32)>> {
+        self.inner.agents().check(slot).py()?;
+        Ok(self
+            .inner
+            .relations()
+            .ties(slot)
+            .iter()
+            .map(|t| (t.other, t.trust, t.familiarity, t.rivalry))
+            .collect())
+    }
+
+    /// Slots holding and waiting for an object: `(holders, waiting)`.
+    fn queue(&self, object: usize) -> (Vec<u32>, Vec<u32>) {
+        (
+            self.inner.queues().holders(object).collect(),
+            self.inner.queues().waiting(object).collect(),
+        )
+    }
+
+    /// Queue counters: cooldowns, timeouts, abandoned waits, conflicts, ghost steps, blocked moves.
+    fn queue_stats(&self) -> (u64, u64, u64, u64, u64, u64) {
+        let s = self.inner.queues().stats();
+        let (ghost, blocked) = self.inner.mover_stats();
+        (s.cooldowns, s.timeouts, s.abandoned, s.conflicts, ghost, blocked)
+    }
+}
