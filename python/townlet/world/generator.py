@@ -86,21 +86,31 @@ _GYM = [
     "###########",
 ]
 TEMPLATES = {"home": _HOME, "grocer": _GROCER, "cafe": _CAFE, "office": _OFFICE, "park": _PARK, "gym": _GYM}
-OFFICE_DESKS = 8
+DESKS = {"grocer": 4, "cafe": 4, "office": 8, "gym": 0}
 
 
 def venue_counts(config: SimulationConfig) -> dict[str, int]:
-    """How many venues of each kind the generated town gets."""
+    """How many venues of each kind the generated town gets.
+
+    Shops scale with the population; workplaces also get enough desks for
+    the share of jobs at each venue kind (jobs assumed spread evenly).
+    """
     g = config.world.generator
     pop = config.world.population
-    office_jobs = sum(1 for j in config.jobs.values() if j.location == "office")
-    office_share = office_jobs / max(1, len(config.jobs))
+    jobs = list(config.jobs.values())
+
+    def workplaces(kind: str, base: int) -> int:
+        share = sum(1 for j in jobs if j.location == kind) / max(1, len(jobs))
+        desks = DESKS.get(kind, 0)
+        needed = math.ceil(pop * share / desks) if desks and share else 0
+        return max(base, needed)
+
+    shops = max(1, math.ceil(pop / g.agents_per_shop))
     return {
         "home": g.homes or math.ceil(pop / g.agents_per_home),
-        "grocer": g.grocers or max(1, math.ceil(pop / g.agents_per_shop)),
-        "cafe": g.cafes or max(1, math.ceil(pop / g.agents_per_shop)),
-        "office": g.offices
-        or max(1, math.ceil(pop / g.agents_per_office), math.ceil(pop * office_share / 8)),
+        "grocer": g.grocers or workplaces("grocer", shops),
+        "cafe": g.cafes or workplaces("cafe", shops),
+        "office": g.offices or workplaces("office", max(1, math.ceil(pop / g.agents_per_office))),
         "park": g.parks if g.parks is not None else max(1, pop // 64),
         "gym": g.gyms if g.gyms is not None else max(1, pop // 48),
     }

@@ -79,10 +79,14 @@ impl Pathfinder {
         };
         self.cost[start] = 0;
         self.stamp[start] = gen;
-        self.open.push(Reverse((h(start), 0, start as u32)));
+        // Heap key (f, h, index): among equal f, expand the node nearest the
+        // goal first. On open ground this keeps the search close to the
+        // straight line instead of flooding the start-goal rectangle.
+        self.open.push(Reverse((h(start), h(start), start as u32)));
         let mut found = None;
-        while let Some(Reverse((_, g, cur))) = self.open.pop() {
+        while let Some(Reverse((f, hv, cur))) = self.open.pop() {
             let cur = cur as usize;
+            let g = f - hv;
             if g > self.cost[cur] {
                 continue;
             }
@@ -103,7 +107,8 @@ impl Pathfinder {
                     self.stamp[next] = gen;
                     self.cost[next] = ng;
                     self.came_from[next] = d as u8;
-                    self.open.push(Reverse((ng + h(next), ng, next as u32)));
+                    let hn = h(next);
+                    self.open.push(Reverse((ng + hn, hn, next as u32)));
                 }
             }
         }

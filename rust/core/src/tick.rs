@@ -46,6 +46,7 @@ pub enum EventKind {
     WaterFault = 9,
     Hook = 10,
     QueueRefused = 11,
+    /// Town-wide, once per tick with clipping: `value` is how many agents were clipped.
     RewardClipped = 12,
 }
 
@@ -63,6 +64,8 @@ pub struct Event {
 }
 
 const TOWN: u32 = u32::MAX;
+/// Ticks an agent waits before looking for a target again after finding none.
+const RETRY_TICKS: u64 = 16;
 
 /// Reusable per-tick scratch buffers.
 #[derive(Debug, Clone, Default)]
@@ -147,7 +150,7 @@ impl World {
     }
 
     fn public_object(&self, slot: usize, role: Role) -> i32 {
-        self.nearest(slot, role, 0..self.spec.objects.len() as u32)
+        self.nearest(slot, role, self.role_objects[role as usize].iter().copied())
     }
 
     /// The object an option heads for (-1: nothing to do).
@@ -171,13 +174,12 @@ impl World {
                     return -1;
                 }
                 let site = self.spec.job_sites[job as usize];
-                let desks = self
-                    .venue_objects
-                    .iter()
-                    .enumerate()
-                    .filter(|(v, _)| self.spec.venues[*v].kind == site)
-                    .flat_map(|(_, objs)| objs.iter().copied())
-                    .filter(|&o| !self.queues.occupied(o as usize) || self.queues.holds(o as usize, slot as u32));
+                let desks = self.role_objects[Role::Desk as usize].iter().copied().filter(|&o| {
+                    let venue = self.spec.objects[o as usize].venue;
+                    venue >= 0
+                        && self.spec.venues[venue as usize].kind == site
+                        && (!self.queues.occupied(o as usize) || self.queues.holds(o as usize, slot as u32))
+                });
                 self.nearest(slot, Role::Desk, desks)
             }
             4 => self.public_object(slot, Role::Shelf),
@@ -408,18 +410,23 @@ impl World {
                 }
                 continue;
             }
-            if option != self.plans[s].option || self.plans[s].target < 0 {
+            let plan = &self.plans[s];
+            let replan = option != plan.option || (plan.target < 0 && tick >= plan.retry_at);
+            if replan {
                 let target = self.choose_target(s, option);
                 if self.plans[s].target >= 0 && self.plans[s].target != target {
                     self.queues.leave(self.plans[s].target as usize, s as u32);
                 }
+                let retry_at = if target < 0 { tick + RETRY_TICKS } else { 0 };
+                let mut path = std::mem::take(&mut self.plans[s].path);
+                path.clear();
                 self.plans[s] = Plan {
                     option,
                     target,
-                    path: std::mem::take(&mut self.plans[s].path),
+                    path,
                     step: 0,
+                    retry_at,
                 };
-                self.plans[s].path.clear();
             }
             let target = self.plans[s].target;
             if target < 0 {
@@ -447,6 +454,7 @@ impl World {
                 self.plans[s].step = 0;
                 if !found {
                     self.plans[s].target = -1;
+                    self.plans[s].retry_at = tick + RETRY_TICKS;
                     continue;
                 }
             }
@@ -488,6 +496,7 @@ impl World {
                     } else {
                         self.queues.release(o, slot, Release::Failure);
                         self.plans[s].target = -1;
+                        self.plans[s].retry_at = tick + RETRY_TICKS;
                         self.agents.last_action[s] = crate::agents::LastAction {
                             id: 1,
                             success: false,
@@ -497,6 +506,8 @@ impl World {
                 }
                 Grant::Cooldown | Grant::QueueFull => {
                     Self::push(events, tick, EventKind::QueueRefused, slot, object as i32, 0.0);
+                    self.plans[s].target = -1;
+                    self.plans[s].retry_at = tick + RETRY_TICKS;
                 }
                 _ => {}
             }
@@ -594,6 +605,7 @@ impl World {
 
         // Rewards.
         let params: RewardParams = self.spec.rewards;
+        let mut clipped_agents = 0u32;
         for s in 0..n {
             let out: &mut [f32; N_COMPONENTS] = (&mut rewards[s * N_COMPONENTS..(s + 1) * N_COMPONENTS])
                 .try_into()
@@ -613,10 +625,11 @@ impl World {
             };
             let (total, clipped) = compute(&params, &facts, out);
             totals[s] = total;
-            if clipped {
-                Self::push(events, tick, EventKind::RewardClipped, s as u32, -1, total);
-            }
+            clipped_agents += u32::from(clipped);
             self.agents.ctx_reset[s] = false;
+        }
+        if clipped_agents > 0 {
+            Self::push(events, tick, EventKind::RewardClipped, TOWN, -1, clipped_agents as f32);
         }
         self.tick += 1;
     }

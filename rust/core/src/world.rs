@@ -45,6 +45,8 @@ pub struct Plan {
     pub target: i32,
     pub path: Vec<u8>,
     pub step: u16,
+    /// With no target, do not look for one again before this tick.
+    pub retry_at: u64,
 }
 
 impl Plan {
@@ -56,6 +58,7 @@ impl Plan {
             w.u8(d);
         }
         w.u16(self.step);
+        w.u64(self.retry_at);
     }
 
     fn decode(r: &mut Reader<'_>) -> CoreResult<Plan> {
@@ -67,6 +70,7 @@ impl Plan {
             target,
             path,
             step: r.u16()?,
+            retry_at: r.u64()?,
         })
     }
 }
@@ -157,6 +161,8 @@ pub struct World {
     /// Objects inside each venue.
     pub(crate) venue_objects: Vec<Vec<u32>>,
     pub(crate) plans: Vec<Plan>,
+    /// Objects of each role's type, ascending.
+    pub(crate) role_objects: Vec<Vec<u32>>,
     pub(crate) scratch: crate::tick::Scratch,
 }
 
@@ -251,6 +257,15 @@ impl World {
             venue_at,
             venue_objects,
             plans: Vec::new(),
+            role_objects: spec
+                .roles
+                .iter()
+                .map(|&t| {
+                    (0..spec.objects.len() as u32)
+                        .filter(|&o| t >= 0 && i32::from(spec.objects[o as usize].object_type) == t)
+                        .collect()
+                })
+                .collect(),
             scratch: crate::tick::Scratch::default(),
             spec,
         })
