@@ -149,44 +149,135 @@ impl World {
         self.nearest(slot, role, self.venue_objects[home as usize].iter().copied())
     }
 
-    fn public_object(&self, slot: usize, role: Role) -> i32 {
-        self.nearest(slot, role, self.role_objects[role as usize].iter().copied())
-    }
-
-    /// The object an option heads for (-1: nothing to do).
-    pub(crate) fn choose_target(&self, slot: usize, option: u8) -> i32 {
+    /// What an option heads for: a specific object (the agent's own home
+    /// objects), or a distance field to follow toward the nearest public
+    /// object. `(-1, -1)`: nothing to do.
+    pub(crate) fn choose_target(&self, slot: usize, option: u8) -> (i32, i16) {
         let a = &self.agents;
+        let public = |role: Role| -> (i32, i16) {
+            let t = self.role_type(role);
+            if t >= 0 && !self.role_objects[role as usize].is_empty() {
+                (-1, t as i16)
+            } else {
+                (-1, -1)
+            }
+        };
         match option {
             1 => {
                 let [raw, meal, _] = a.inventory[slot];
-                if meal > 0 {
+                let home = if meal > 0 {
                     self.home_object(slot, Role::Fridge)
-                } else if raw > 0 && self.role_type(Role::Stove) >= 0 {
+                } else if raw > 0 {
                     self.home_object(slot, Role::Stove)
                 } else {
-                    self.public_object(slot, Role::Till)
+                    -1
+                };
+                if home >= 0 {
+                    (home, -1)
+                } else {
+                    public(Role::Till)
                 }
             }
-            2 => self.home_object(slot, Role::Shower),
+            2 => (self.home_object(slot, Role::Shower), -1),
             3 => {
                 let job = a.job[slot];
                 if job < 0 {
-                    return -1;
+                    return (-1, -1);
                 }
-                let site = self.spec.job_sites[job as usize];
-                let desks = self.role_objects[Role::Desk as usize].iter().copied().filter(|&o| {
-                    let venue = self.spec.objects[o as usize].venue;
-                    venue >= 0
-                        && self.spec.venues[venue as usize].kind == site
-                        && (!self.queues.occupied(o as usize) || self.queues.holds(o as usize, slot as u32))
-                });
-                self.nearest(slot, Role::Desk, desks)
+                let kind = usize::from(self.spec.job_sites[job as usize]);
+                match self.site_fields.get(kind) {
+                    Some(f) if !f.is_empty() => (-1, (self.type_fields.len() + kind) as i16),
+                    _ => (-1, -1),
+                }
             }
-            4 => self.public_object(slot, Role::Shelf),
-            5 => self.home_object(slot, Role::Bed),
-            6 => self.public_object(slot, Role::Bench),
-            _ => -1,
+            4 => public(Role::Shelf),
+            5 => (self.home_object(slot, Role::Bed), -1),
+            6 => public(Role::Bench),
+            _ => (-1, -1),
         }
+    }
+
+    /// On an access tile of a followed field: the adjacent object it leads to
+    /// (of the field's type, or a desk at the field's site kind), preferring
+    /// a free one; -1 if none.
+    fn object_at_field_end(&self, slot: usize, field: i16) -> i32 {
+        let types = self.type_fields.len();
+        let f = field as usize;
+        let (x, y) = (self.agents.x[slot], self.agents.y[slot]);
+        let mut best = -1;
+        for (dx, dy) in crate::grid::DIRECTIONS {
+            let Some(t) = self.grid.index(x + dx, y + dy) else {
+                continue;
+            };
+            let o = self.tile_object[t];
+            if o < 0 {
+                continue;
+            }
+            let ob = &self.spec.objects[o as usize];
+            let matches = if f < types {
+                usize::from(ob.object_type) == f
+            } else {
+                i32::from(ob.object_type) == self.role_type(Role::Desk)
+                    && ob.venue >= 0
+                    && usize::from(self.spec.venues[ob.venue as usize].kind) == f - types
+            };
+            if matches {
+                if !self.queues.occupied(o as usize) {
+                    return o;
+                }
+                if best < 0 {
+                    best = o;
+                }
+            }
+        }
+        best
+    }
+
+    /// The nearest free object a field stands for (same type, or a desk at
+    /// the same site kind): the fallback when the field's end is taken.
+    fn nearest_free(&self, slot: usize, field: i16) -> i32 {
+        let types = self.type_fields.len();
+        let f = field as usize;
+        let (x, y) = (self.agents.x[slot], self.agents.y[slot]);
+        let candidates: &[u32] = if f < types {
+            self.spec
+                .roles
+                .iter()
+                .position(|&r| r == f as i32)
+                .map_or(&[], |role| &self.role_objects[role])
+        } else {
+            &self.role_objects[Role::Desk as usize]
+        };
+        candidates
+            .iter()
+            .copied()
+            .filter(|&o| {
+                let ob = &self.spec.objects[o as usize];
+                let kind_ok =
+                    f < types || (ob.venue >= 0 && usize::from(self.spec.venues[ob.venue as usize].kind) == f - types);
+                kind_ok && !self.queues.occupied(o as usize) && !self.access[o as usize].is_empty()
+            })
+            .min_by_key(|&o| {
+                let ob = &self.spec.objects[o as usize];
+                ((ob.x - x).abs() + (ob.y - y).abs(), o)
+            })
+            .map_or(-1, |o| o as i32)
+    }
+
+    /// One step downhill on a field (N, E, S, W order breaks ties); 0 when
+    /// nothing is lower.
+    fn downhill(&self, slot: usize, field: &[u16]) -> u8 {
+        let (x, y) = (self.agents.x[slot], self.agents.y[slot]);
+        let here = self.grid.index(x, y).map_or(u16::MAX, |t| field[t]);
+        let mut best = (here, 0u8);
+        for (d, (dx, dy)) in crate::grid::DIRECTIONS.iter().enumerate() {
+            if let Some(t) = self.grid.index(x + dx, y + dy) {
+                if field[t] < best.0 {
+                    best = (field[t], d as u8 + 1);
+                }
+            }
+        }
+        best.1
     }
 
     fn at_access(&self, slot: usize, object: usize) -> bool {
@@ -272,7 +363,6 @@ impl World {
         );
         self.plans[slot] = Plan {
             option: self.plans[slot].option,
-            target: -1,
             ..Plan::default()
         };
     }
@@ -411,13 +501,14 @@ impl World {
                 continue;
             }
             let plan = &self.plans[s];
-            let replan = option != plan.option || (plan.target < 0 && tick >= plan.retry_at);
+            let idle = plan.target < 0 && plan.field < 0;
+            let replan = option != plan.option || (idle && tick >= plan.retry_at);
             if replan {
-                let target = self.choose_target(s, option);
+                let (target, field) = self.choose_target(s, option);
                 if self.plans[s].target >= 0 && self.plans[s].target != target {
                     self.queues.leave(self.plans[s].target as usize, s as u32);
                 }
-                let retry_at = if target < 0 { tick + RETRY_TICKS } else { 0 };
+                let retry_at = if target < 0 && field < 0 { tick + RETRY_TICKS } else { 0 };
                 let mut path = std::mem::take(&mut self.plans[s].path);
                 path.clear();
                 self.plans[s] = Plan {
@@ -426,7 +517,43 @@ impl World {
                     path,
                     step: 0,
                     retry_at,
+                    field,
                 };
+            }
+            let field = self.plans[s].field;
+            if self.plans[s].target < 0 && field >= 0 {
+                // Follow the field toward the nearest public object.
+                let here = self
+                    .grid
+                    .index(self.agents.x[s], self.agents.y[s])
+                    .expect("agents stand on the grid");
+                let values = self.plan_field(field);
+                match values.get(here).copied().unwrap_or(crate::grid::UNREACHABLE) {
+                    0 => {
+                        let mut object = self.object_at_field_end(s, field);
+                        let taken = object >= 0 && self.queues.occupied(object as usize);
+                        if taken {
+                            // Everything at this spot is busy: head for the nearest free one.
+                            let free = self.nearest_free(s, field);
+                            if free >= 0 {
+                                object = free;
+                            }
+                        }
+                        self.plans[s].field = -1;
+                        self.plans[s].target = object;
+                        if object < 0 {
+                            self.plans[s].retry_at = tick + RETRY_TICKS;
+                        }
+                    }
+                    crate::grid::UNREACHABLE => {
+                        self.plans[s].field = -1;
+                        self.plans[s].retry_at = tick + RETRY_TICKS;
+                    }
+                    _ => {
+                        sc.intents[s] = self.downhill(s, values);
+                        continue;
+                    }
+                }
             }
             let target = self.plans[s].target;
             if target < 0 {
@@ -531,7 +658,9 @@ impl World {
         for s in 0..n {
             match sc.moved[s] {
                 Moved::Stepped | Moved::Ghost => {
-                    self.plans[s].step += 1;
+                    if self.plans[s].field < 0 {
+                        self.plans[s].step += 1;
+                    }
                     if sc.moved[s] == Moved::Ghost {
                         Self::push(events, tick, EventKind::GhostStep, s as u32, -1, 0.0);
                     }

@@ -39,7 +39,7 @@ pub const ROLES: usize = 8;
 
 /// A controller's plan for one agent: which option it serves, the object it
 /// heads for, and the route there.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub option: u8,
     pub target: i32,
@@ -47,6 +47,22 @@ pub struct Plan {
     pub step: u16,
     /// With no target, do not look for one again before this tick.
     pub retry_at: u64,
+    /// Distance field followed toward a public target (-1: none): an object
+    /// type's field, or `object_types + venue kind` for that site's desks.
+    pub field: i16,
+}
+
+impl Default for Plan {
+    fn default() -> Plan {
+        Plan {
+            option: 0,
+            target: -1,
+            path: Vec::new(),
+            step: 0,
+            retry_at: 0,
+            field: -1,
+        }
+    }
 }
 
 impl Plan {
@@ -59,6 +75,7 @@ impl Plan {
         }
         w.u16(self.step);
         w.u64(self.retry_at);
+        w.u16(self.field as u16);
     }
 
     fn decode(r: &mut Reader<'_>) -> CoreResult<Plan> {
@@ -71,6 +88,7 @@ impl Plan {
             path,
             step: r.u16()?,
             retry_at: r.u64()?,
+            field: r.u16()? as i16,
         })
     }
 }
@@ -163,6 +181,10 @@ pub struct World {
     pub(crate) plans: Vec<Plan>,
     /// Objects of each role's type, ascending.
     pub(crate) role_objects: Vec<Vec<u32>>,
+    /// Object standing on each tile, or -1.
+    pub(crate) tile_object: Vec<i32>,
+    /// Per venue kind: distance field to the desks in venues of that kind (empty if none).
+    pub(crate) site_fields: Vec<Vec<u16>>,
     pub(crate) scratch: crate::tick::Scratch,
 }
 
@@ -231,6 +253,29 @@ impl World {
                 venue_objects[o.venue as usize].push(i as u32);
             }
         }
+        let mut tile_object = vec![-1i32; grid.len()];
+        for (i, o) in spec.objects.iter().enumerate() {
+            tile_object[grid.index(o.x, o.y).expect("checked above")] = i as i32;
+        }
+        let desk = spec.roles[Role::Desk as usize];
+        let kinds = spec.venues.iter().map(|v| usize::from(v.kind) + 1).max().unwrap_or(0);
+        let mut site_fields = vec![Vec::new(); kinds];
+        for (kind, field) in site_fields.iter_mut().enumerate() {
+            let sources: Vec<usize> = spec
+                .objects
+                .iter()
+                .zip(&access)
+                .filter(|(o, _)| {
+                    i32::from(o.object_type) == desk
+                        && o.venue >= 0
+                        && usize::from(spec.venues[o.venue as usize].kind) == kind
+                })
+                .flat_map(|(_, a)| a.iter().copied())
+                .collect();
+            if !sources.is_empty() {
+                *field = grid.distance_field(&sources)?;
+            }
+        }
         if spec.roles.iter().any(|&r| r >= spec.object_types as i32) {
             return Err(CoreError::InvalidArgument(format!(
                 "roles {:?} name unknown object types",
@@ -267,6 +312,8 @@ impl World {
                 })
                 .collect(),
             scratch: crate::tick::Scratch::default(),
+            tile_object,
+            site_fields,
             spec,
         })
     }
@@ -314,6 +361,18 @@ impl World {
     /// The grid.
     pub fn grid(&self) -> &Grid {
         &self.grid
+    }
+
+    /// A field a plan can follow: object-type fields first, then per-site desk fields.
+    pub(crate) fn plan_field(&self, field: i16) -> &[u16] {
+        let f = field as usize;
+        if f < self.type_fields.len() {
+            &self.type_fields[f]
+        } else {
+            self.site_fields
+                .get(f - self.type_fields.len())
+                .map_or(&[], Vec::as_slice)
+        }
     }
 
     /// BFS distance field to an object type's access tiles.
@@ -378,10 +437,7 @@ impl World {
         }
         self.attendance[slot] = Record::default();
         self.running[slot] = None;
-        self.plans[slot] = Plan {
-            target: -1,
-            ..Plan::default()
-        };
+        self.plans[slot] = Plan::default();
         self.relations.clear(slot);
         self.mover.reset(slot);
         Ok((slot, uid))
@@ -394,10 +450,7 @@ impl World {
         self.spatial.remove(slot as u32);
         self.queues.forget(slot as u32);
         self.running[slot] = None;
-        self.plans[slot] = Plan {
-            target: -1,
-            ..Plan::default()
-        };
+        self.plans[slot] = Plan::default();
         self.relations.clear(slot);
         self.relations.forget(uid);
         Ok(uid)
@@ -416,10 +469,7 @@ impl World {
                 .release(run.object as usize, slot as u32, crate::queues::Release::Failure);
         }
         self.queues.forget(slot as u32);
-        self.plans[slot] = Plan {
-            target: -1,
-            ..Plan::default()
-        };
+        self.plans[slot] = Plan::default();
         self.mover.reset(slot);
         Ok(())
     }
