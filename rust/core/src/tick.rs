@@ -308,24 +308,23 @@ impl World {
         let object = run.object as usize;
         let tick = self.tick;
         if done {
-            let def = self
+            let effects = self
                 .manifest
                 .get(run.affordance)
                 .expect("running ids are valid")
-                .clone();
+                .effects;
             let o = &self.spec.objects[object];
-            let price = def
-                .effects
+            let price = effects
                 .cost_item
                 .map_or(0.0, |item| self.economy.price(usize::from(item)));
-            if let Some(item) = def.effects.cost_item {
+            if let Some(item) = effects.cost_item {
                 if o.venue >= 0 && i32::from(o.sells) == i32::from(item) {
                     self.economy.consume(o.venue as usize, usize::from(item));
                 }
             }
             let a = &mut self.agents;
             let (needs, wallet, inv) = (&mut a.needs[slot], &mut a.wallet[slot], &mut a.inventory[slot]);
-            apply_effects(&def.effects, needs, wallet, inv, price);
+            apply_effects(&effects, needs, wallet, inv, price);
             self.hooks(events, slot, object as i32, run.affordance, 1);
             Self::push(
                 events,
