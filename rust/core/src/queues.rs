@@ -50,15 +50,6 @@ pub enum Grant {
     QueueFull,
 }
 
-/// Why a reservation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Release {
-    Success,
-    Failure,
-    Timeout,
-    Removed,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Hold {
     slot: u32,
@@ -104,6 +95,8 @@ pub struct Queues {
     /// Per agent slot: (object, cooldown until tick).
     cooldowns: Vec<Vec<(u32, u64)>>,
     pending: Vec<Pending>,
+    /// Scratch for [`Queues::resolve`] (empty between ticks).
+    keyed: Vec<(f64, Pending)>,
     stats: QueueStats,
 }
 
@@ -126,6 +119,7 @@ impl Queues {
                 .collect(),
             cooldowns: Vec::new(),
             pending: Vec::new(),
+            keyed: Vec::new(),
             stats: QueueStats::default(),
         })
     }
@@ -211,33 +205,33 @@ impl Queues {
     pub fn resolve(&mut self, tick: u64, world_rng: &mut Rng, out: &mut Vec<(u32, u32, Grant)>) {
         out.clear();
         let mut pending = std::mem::take(&mut self.pending);
+        let mut keyed = std::mem::take(&mut self.keyed);
         // Tie-break key per request: patience or jitter, plus queue age.
-        let mut keyed: Vec<(f64, Pending)> = pending
-            .drain(..)
-            .map(|p| {
-                let jitter = if self.params.use_patience {
-                    p.patience
-                } else {
-                    (world_rng.next_f64() * 2.0 - 1.0) * self.params.patience_jitter
-                };
-                let age = self.objects[p.object as usize]
-                    .waiting
-                    .iter()
-                    .find(|w| w.slot == p.slot)
-                    .map_or(0.0, |w| (tick - w.joined) as f64);
-                (jitter + self.params.age_priority_weight * age, p)
-            })
-            .collect();
+        for p in pending.drain(..) {
+            let jitter = if self.params.use_patience {
+                p.patience
+            } else {
+                (world_rng.next_f64() * 2.0 - 1.0) * self.params.patience_jitter
+            };
+            let age = self.objects[p.object as usize]
+                .waiting
+                .iter()
+                .find(|w| w.slot == p.slot)
+                .map_or(0.0, |w| (tick - w.joined) as f64);
+            keyed.push((jitter + self.params.age_priority_weight * age, p));
+        }
         keyed.sort_by(|a, b| {
             a.1.object
                 .cmp(&b.1.object)
                 .then(b.0.total_cmp(&a.0))
                 .then(a.1.slot.cmp(&b.1.slot))
         });
-        for (_, p) in keyed {
+        for &(_, p) in &keyed {
             let grant = self.admit(p.object, p.slot, tick);
             out.push((p.object, p.slot, grant));
         }
+        keyed.clear();
+        self.keyed = keyed;
         self.pending = pending;
     }
 
@@ -299,7 +293,7 @@ impl Queues {
     }
 
     /// Ends `slot`'s reservation on `object`; returns whether it held one.
-    pub fn release(&mut self, object: usize, slot: u32, _why: Release) -> bool {
+    pub fn release(&mut self, object: usize, slot: u32) -> bool {
         let Some(o) = self.objects.get_mut(object) else {
             return false;
         };
@@ -437,6 +431,7 @@ impl Queues {
             objects,
             cooldowns,
             pending: Vec::new(),
+            keyed: Vec::new(),
             stats,
         })
     }
@@ -465,7 +460,7 @@ mod tests {
         let g = resolve(&mut q, 1, &mut rng);
         assert!(g.iter().all(|&(_, _, grant)| matches!(grant, Grant::Queued(_))));
         assert!(q.occupied(0));
-        assert!(q.release(0, 5, Release::Success));
+        assert!(q.release(0, 5));
         let head = q.waiting(0).next().unwrap();
         q.request(0, head, 0.0).unwrap();
         assert_eq!(resolve(&mut q, 2, &mut rng), vec![(0, head, Grant::Reserved)]);
@@ -497,7 +492,7 @@ mod tests {
         resolve(&mut q, 0, &mut rng);
         q.request(0, 2, 0.0).unwrap();
         resolve(&mut q, 1, &mut rng);
-        q.release(0, 1, Release::Success);
+        q.release(0, 1);
         // Agent 9 tries to take the free reservation past waiting agent 2.
         q.request(0, 9, 0.0).unwrap();
         let g = resolve(&mut q, 2, &mut rng);
@@ -526,7 +521,7 @@ mod tests {
         for tick in 0..400u64 {
             if let Some((s, started)) = using {
                 if tick - started >= 5 {
-                    q.release(0, s, Release::Success);
+                    q.release(0, s);
                     served[s as usize] += 1;
                     using = None;
                 } else {
@@ -563,7 +558,7 @@ mod tests {
                 let tick = tick as u64;
                 match kind {
                     0 | 1 if alive[slot as usize] => q.request(object, slot, 0.0).unwrap(),
-                    2 => { q.release(object, slot, Release::Failure); }
+                    2 => { q.release(object, slot); }
                     3 => { q.forget(slot); alive[slot as usize] = false; }
                     4 => { alive[slot as usize] = true; }
                     _ => {}

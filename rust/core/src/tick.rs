@@ -14,7 +14,7 @@ use crate::employment::Attendance;
 use crate::error::{CoreError, CoreResult};
 use crate::movement::Moved;
 use crate::precondition::FACTS;
-use crate::queues::{Grant, Release};
+use crate::queues::Grant;
 use crate::rewards::{compute, RewardParams, TickFacts, N_COMPONENTS};
 use crate::rng::Stream;
 use crate::world::{Plan, Role, World};
@@ -306,7 +306,6 @@ impl World {
     /// Finishes a running affordance (completed or failed) and frees its object.
     fn finish(&mut self, slot: usize, run: Running, done: bool, events: &mut Vec<Event>) {
         let object = run.object as usize;
-        let tick = self.tick;
         if done {
             let effects = self
                 .manifest
@@ -325,41 +324,29 @@ impl World {
             let a = &mut self.agents;
             let (needs, wallet, inv) = (&mut a.needs[slot], &mut a.wallet[slot], &mut a.inventory[slot]);
             apply_effects(&effects, needs, wallet, inv, price);
-            self.hooks(events, slot, object as i32, run.affordance, 1);
-            Self::push(
-                events,
-                tick,
-                EventKind::AffordanceDone,
-                slot as u32,
-                object as i32,
-                f32::from(run.affordance),
-            );
-            self.agents.last_action[slot] = crate::agents::LastAction {
-                id: 1,
-                success: true,
-                duration: run.progress as u16,
-            };
-        } else {
-            self.hooks(events, slot, object as i32, run.affordance, 2);
-            Self::push(
-                events,
-                tick,
-                EventKind::AffordanceFailed,
-                slot as u32,
-                object as i32,
-                f32::from(run.affordance),
-            );
-            self.agents.last_action[slot] = crate::agents::LastAction {
-                id: 1,
-                success: false,
-                duration: run.progress as u16,
-            };
         }
-        self.queues.release(
-            object,
+        let (phase, kind) = if done {
+            (1, EventKind::AffordanceDone)
+        } else {
+            (2, EventKind::AffordanceFailed)
+        };
+        self.hooks(events, slot, object as i32, run.affordance, phase);
+        Self::push(
+            events,
+            self.tick,
+            kind,
             slot as u32,
-            if done { Release::Success } else { Release::Failure },
+            object as i32,
+            f32::from(run.affordance),
         );
+        self.agents.last_action[slot] = crate::agents::LastAction {
+            id: 1,
+            success: done,
+            duration: run.progress as u16,
+        };
+        self.queues.release(object, slot as u32);
+        // Done or failed: look for the next target at once (a failure may
+        // have been a passing outage).
         self.plans[slot] = Plan {
             option: self.plans[slot].option,
             ..Plan::default()
@@ -620,7 +607,7 @@ impl World {
                             f32::from(id),
                         );
                     } else {
-                        self.queues.release(o, slot, Release::Failure);
+                        self.queues.release(o, slot);
                         self.plans[s].target = -1;
                         self.plans[s].retry_at = tick + RETRY_TICKS;
                         self.agents.last_action[s] = crate::agents::LastAction {
@@ -640,7 +627,6 @@ impl World {
         }
 
         // Movement.
-        let ghost_before = self.mover.ghost_steps;
         let (alive, x, y) = (&self.agents.alive, &mut self.agents.x, &mut self.agents.y);
         let after = self.spec.ghost_step_after;
         self.mover.step_all(
@@ -675,7 +661,6 @@ impl World {
                 };
             }
         }
-        debug_assert!(self.mover.ghost_steps >= ghost_before);
 
         // Needs, attendance, counters.
         let decay = self.spec.decay;
