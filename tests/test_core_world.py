@@ -142,10 +142,18 @@ def test_mutations(town) -> None:
     ((other, trust, fam, riv),) = world.relations(0)
     assert other == int(world.uids()[1])
     assert (trust, fam, riv) == pytest.approx((0.5, 0.4, -0.1))
+    # An extrovert's good chat builds familiarity 30% faster (relationships.*).
+    world.remove(2)
+    slot, _ = world.spawn(3, 4, (1.0, 1.0, 1.0), 3.0, (0, 0, 0), personality=(1.0, 0.0, 0.0, 0.0, 0.0))
+    assert world.relation_event(slot, 0, 0.0, 0.1, 0.0, "good_chat")
+    ((_, _, fam_chat, _),) = world.relations(slot)
+    assert fam_chat == pytest.approx(0.13)
+    with pytest.raises(InvalidArgumentError, match="unknown event kind"):
+        world.relation_event(slot, 0, 0.0, 0.1, 0.0, "hug")
     uid = world.remove(1)
     assert world.relations(0) == []
     assert uid == other
     slot, new_uid = world.spawn(3, 3, (1.0, 1.0, 1.0), 3.0, (0, 0, 0))
     assert slot == 1
-    assert new_uid == 8
+    assert new_uid == 9  # uids never are
     assert bool(world.alive()[1])

@@ -125,6 +125,10 @@ class World:
         """Set the weather by code."""
     def set_relation(self, slot: int, other: int, trust: float, familiarity: float, rivalry: float) -> None:
         """Set the tie from ``slot`` to ``other``."""
+    def relation_event(
+        self, slot: int, other: int, trust: float, familiarity: float, rivalry: float, kind: str
+    ) -> bool:
+        """Apply a personality-scaled relationship event (plain, work_conflict, good_chat)."""
     def relations(self, slot: int) -> list[tuple[int, float, float, float]]:
         """Ties of ``slot`` as ``(other_uid, trust, familiarity, rivalry)``."""
     def queue(self, object: int) -> tuple[list[int], list[int]]:

@@ -149,7 +149,6 @@ def build_world_spec(
         "enforce_job_loop": config.employment.enforce_job_loop,
         "ghost_step_after": config.queue_fairness.ghost_step_after,
         "roles": [type_id.get(role, -1) for role in ROLES],
-        "home_kind": VENUE_KINDS.index("home"),
         "relation_decay_per_hour": config.relationships.decay_per_hour,
         "hunger_collapse_deficit": config.lifecycle.hunger_collapse_deficit,
         "neglect_deficit": config.lifecycle.neglect_deficit,

@@ -204,7 +204,6 @@ pub fn world_spec(d: &Bound<'_, PyDict>) -> PyResult<WorldSpec> {
         enforce_job_loop: get(d, "enforce_job_loop")?,
         ghost_step_after: get(d, "ghost_step_after")?,
         roles: fixed::<ROLES, i32>(&roles, "roles")?,
-        home_kind: get(d, "home_kind")?,
         relation_decay_per_hour: get(d, "relation_decay_per_hour")?,
         hunger_collapse_deficit: get(d, "hunger_collapse_deficit")?,
         neglect_deficit: get(d, "neglect_deficit")?,

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use townlet_core::agents::{AgentInit, ITEMS, NEEDS, TRAITS};
 use townlet_core::economy::{Utility, Weather, N_ITEMS};
+use townlet_core::relations::EventKind as RelKind;
 use townlet_core::rewards::N_COMPONENTS;
 use townlet_core::tick::Event;
 use townlet_core::world::World as CoreWorld;
@@ -315,6 +316,35 @@ impl World {
     /// Sets the tie from `slot` to `other` (trust, familiarity, rivalry in [-1, 1]).
     fn set_relation(&mut self, slot: usize, other: usize, trust: f32, familiarity: f32, rivalry: f32) -> PyResult<()> {
         self.inner.set_relation(slot, other, [trust, familiarity, rivalry]).py()
+    }
+
+    /// Applies a relationship event from `slot` toward `other`: the delta is
+    /// scaled by the actor's personality (`kind`: `plain`, `work_conflict`
+    /// or `good_chat`) and admitted under the top-K rule. Returns whether
+    /// the tie exists afterwards.
+    fn relation_event(
+        &mut self,
+        slot: usize,
+        other: usize,
+        trust: f32,
+        familiarity: f32,
+        rivalry: f32,
+        kind: &str,
+    ) -> PyResult<bool> {
+        let kind = match kind {
+            "plain" => RelKind::Plain,
+            "work_conflict" => RelKind::WorkConflict,
+            "good_chat" => RelKind::GoodChat,
+            other => {
+                return Err(CoreError::InvalidArgument(format!(
+                    "unknown event kind {other:?} (plain, work_conflict, good_chat)"
+                )))
+                .py()
+            }
+        };
+        self.inner
+            .relation_event(slot, other, [trust, familiarity, rivalry], kind)
+            .py()
     }
 
     /// Ties of `slot` as `(other_uid, trust, familiarity, rivalry)`.

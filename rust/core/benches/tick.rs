@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use townlet_core::affordances::{AffordanceDef, Effects};
 use townlet_core::agents::AgentInit;
-use townlet_core::economy::{EconomyParams, FaultParams};
+use townlet_core::economy::EconomyParams;
 use townlet_core::employment::JobTerms;
 use townlet_core::precondition::Program;
 use townlet_core::queues::QueueParams;
@@ -84,26 +84,7 @@ fn town(agents: usize) -> World {
         }],
         job_sites: vec![0],
         decay: [0.0016, 0.0008, 0.0009],
-        economy: EconomyParams {
-            ticks_per_day: 1000,
-            base_prices: [1.0, 0.45, 0.3, 0.2],
-            initial_stock: [10, 10, 0, 0],
-            restock_per_day: [10, 10, 0, 0],
-            restock_tick: 0,
-            rent_per_day: 2.0,
-            rent_tick: 0,
-            weather_odds: [0.6, 0.3, 0.1],
-            weather_every: 250,
-            weather_multipliers: [1.0, 1.05, 1.1],
-            power: FaultParams {
-                faults_per_day: 0.05,
-                duration_ticks: 60,
-            },
-            water: FaultParams {
-                faults_per_day: 0.05,
-                duration_ticks: 60,
-            },
-        },
+        economy: EconomyParams::default(),
         queues: QueueParams::default(),
         rewards: RewardParams::default(),
         scaling: Scaling::default(),
@@ -112,7 +93,6 @@ fn town(agents: usize) -> World {
         enforce_job_loop: true,
         ghost_step_after: 3,
         roles: [0, 1, -1, -1, -1, -1, -1, -1],
-        home_kind: 0,
         relation_decay_per_hour: 0.01,
         hunger_collapse_deficit: 0.97,
         neglect_deficit: 0.9,

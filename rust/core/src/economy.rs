@@ -60,6 +60,33 @@ pub struct EconomyParams {
     pub water: FaultParams,
 }
 
+impl Default for EconomyParams {
+    /// The config's defaults (`townlet.config.economy`): a 1,000-tick day,
+    /// rent 2.0 and a meal at 1.0.
+    fn default() -> EconomyParams {
+        EconomyParams {
+            ticks_per_day: 1000,
+            base_prices: [1.0, 0.45, 0.3, 0.2],
+            initial_stock: [60, 60, 0, 0],
+            restock_per_day: [60, 60, 0, 0],
+            restock_tick: 0,
+            rent_per_day: 2.0,
+            rent_tick: 0,
+            weather_odds: [0.6, 0.3, 0.1],
+            weather_every: 250,
+            weather_multipliers: [1.0, 1.05, 1.1],
+            power: FaultParams {
+                faults_per_day: 0.05,
+                duration_ticks: 60,
+            },
+            water: FaultParams {
+                faults_per_day: 0.05,
+                duration_ticks: 60,
+            },
+        }
+    }
+}
+
 impl EconomyParams {
     /// Validates ranges (positive prices, day-relative ticks, odds summing to 1).
     pub fn validate(&self) -> CoreResult<()> {
@@ -339,21 +366,13 @@ impl Economy {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    pub(crate) fn params() -> EconomyParams {
+    fn params() -> EconomyParams {
         EconomyParams {
-            ticks_per_day: 1000,
-            base_prices: [1.0, 0.45, 0.3, 0.2],
             initial_stock: [5, 5, 0, 0],
             restock_per_day: [3, 3, 0, 0],
-            restock_tick: 0,
-            rent_per_day: 2.0,
-            rent_tick: 0,
-            weather_odds: [0.6, 0.3, 0.1],
-            weather_every: 250,
-            weather_multipliers: [1.0, 1.05, 1.1],
             power: FaultParams {
                 faults_per_day: 2.0,
                 duration_ticks: 60,
@@ -362,6 +381,7 @@ pub(crate) mod tests {
                 faults_per_day: 0.0,
                 duration_ticks: 60,
             },
+            ..EconomyParams::default()
         }
     }
 

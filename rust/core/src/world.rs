@@ -142,8 +142,6 @@ pub struct WorldSpec {
     pub ghost_step_after: u16,
     /// Object type id for each controller role (see [`Role`]), or -1.
     pub roles: [i32; ROLES],
-    /// Venue kind code of homes.
-    pub home_kind: u8,
     /// Relationship decay toward zero per in-game hour.
     pub relation_decay_per_hour: f32,
     /// Hunger deficit above which the collapse counter runs.
@@ -465,8 +463,7 @@ impl World {
         self.agents.y[slot] = y;
         self.agents.ctx_reset[slot] = true;
         if let Some(run) = self.running[slot].take() {
-            self.queues
-                .release(run.object as usize, slot as u32, crate::queues::Release::Failure);
+            self.queues.release(run.object as usize, slot as u32);
         }
         self.queues.forget(slot as u32);
         self.plans[slot] = Plan::default();
@@ -499,6 +496,30 @@ impl World {
     /// Sets the weather (console `rain start|stop`).
     pub fn set_weather(&mut self, weather: Weather) {
         self.economy.set_weather(weather);
+    }
+
+    /// Applies a relationship event from `slot` toward `other_slot`: the
+    /// delta (trust, familiarity, rivalry) is scaled by the actor's
+    /// personality (`kind` selects ambition or extroversion scaling) and
+    /// admitted under the top-K rule. Returns whether the tie exists after.
+    pub fn relation_event(
+        &mut self,
+        slot: usize,
+        other_slot: usize,
+        delta: [f32; 3],
+        kind: crate::relations::EventKind,
+    ) -> CoreResult<bool> {
+        self.agents.check(slot)?;
+        self.agents.check(other_slot)?;
+        if delta.iter().any(|d| !(-1.0..=1.0).contains(d)) {
+            return Err(CoreError::InvalidArgument(format!(
+                "delta {delta:?} must lie in [-1, 1]"
+            )));
+        }
+        let p = self.agents.personality[slot];
+        let scaled = self.spec.scaling.scale(delta, [p[0], p[1], p[2]], kind);
+        let (a, b) = (self.agents.uid[slot], self.agents.uid[other_slot]);
+        Ok(self.relations.apply(slot, a, b, scaled))
     }
 
     /// Sets a tie (console `set_rel`).
@@ -678,7 +699,7 @@ pub(crate) mod tests {
             }],
             job_sites: vec![0],
             decay: [0.0016, 0.0008, 0.0009],
-            economy: crate::economy::tests::params(),
+            economy: EconomyParams::default(),
             queues: QueueParams::default(),
             rewards: RewardParams::default(),
             scaling: Scaling::default(),
@@ -687,7 +708,6 @@ pub(crate) mod tests {
             enforce_job_loop: true,
             ghost_step_after: 3,
             roles: [0, 1, -1, -1, -1, -1, -1, -1],
-            home_kind: 0,
             relation_decay_per_hour: 0.01,
             hunger_collapse_deficit: 0.97,
             neglect_deficit: 0.9,
@@ -746,6 +766,13 @@ pub(crate) mod tests {
         w.set_need(a, 0, 0.25).unwrap();
         w.set_relation(a, b, [0.5, 0.2, 0.0]).unwrap();
         assert!(w.set_relation(a, a, [0.5, 0.2, 0.0]).is_err());
+        // A forgiving agent takes half the hit from a bad chat.
+        w.agents.personality[a] = [0.0, 1.0, 0.0, 0.0, 0.0];
+        let kind = crate::relations::EventKind::Plain;
+        assert!(w.relation_event(a, b, [-0.2, 0.0, 0.0], kind).unwrap());
+        let uid = w.agents.uid[b];
+        assert!((w.relations.tie(a, uid).unwrap().trust - 0.4).abs() < 1e-6);
+        assert!(w.relation_event(a, b, [2.0, 0.0, 0.0], kind).is_err());
         let uid_b = w.remove(b).unwrap();
         assert!(w.relations.tie(a, uid_b).is_none(), "ties to a removed agent go");
         assert!(w.teleport(b, 5, 5).is_err());
