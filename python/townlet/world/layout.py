@@ -26,6 +26,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -137,18 +138,29 @@ class Layout:
         """Venues of one kind, in file order."""
         return [v for v in self.venues if v.kind == kind]
 
+    @cached_property
+    def _by_venue(self) -> dict[str | None, list[PlacedObject]]:
+        groups: dict[str | None, list[PlacedObject]] = {}
+        for o in self.objects:
+            groups.setdefault(o.venue, []).append(o)
+        return groups
+
     def objects_in(self, venue_id: str) -> list[PlacedObject]:
-        """Objects inside one venue."""
-        return [o for o in self.objects if o.venue == venue_id]
+        """Objects inside one venue (grouped once per layout)."""
+        return list(self._by_venue.get(venue_id, ()))
 
     def distances_from(self, sources: Iterable[tuple[int, int]]) -> npt.NDArray[np.uint16]:
         """BFS step counts from ``sources`` over walkable tiles (objects block)."""
-        blocked = [(o.x, o.y) for o in self.objects]
-        return _core.distance_field(self.tiles, blocked, list(sources))
+        return _core.distance_field(self.tiles, list(self.object_tiles), list(sources))
+
+    @cached_property
+    def object_tiles(self) -> frozenset[tuple[int, int]]:
+        """Tiles occupied by objects (built once per layout)."""
+        return frozenset((o.x, o.y) for o in self.objects)
 
     def access_tiles(self, obj: PlacedObject) -> list[tuple[int, int]]:
         """Walkable neighbours from which ``obj`` can be used."""
-        occupied = {(o.x, o.y) for o in self.objects}
+        occupied = self.object_tiles
         out = []
         for dx, dy in ((0, -1), (1, 0), (0, 1), (-1, 0)):
             x, y = obj.x + dx, obj.y + dy
