@@ -103,6 +103,24 @@ def test_same_seed_same_bytes_and_exact_restore(town) -> None:
     assert restored.to_bytes() == a.to_bytes()
 
 
+def test_route_budget_spreads_planning(town) -> None:
+    spec, layout = town
+    free = _populate(spec, layout)
+    _run(free, "get_fed", 1)
+    planned, deferred, expanded = free.route_stats()
+    assert planned == 8
+    assert deferred == 0
+    assert expanded > 0
+    tight = _populate({**spec, "route_budget": 1}, layout)
+    _run(tight, "get_fed", 1)
+    assert tight.route_stats()[:2] == (1, 7)  # one route this tick, the rest wait
+    _run(tight, "get_fed", 20)
+    assert tight.route_stats()[0] == 8  # everyone planned within a few ticks
+    assert tight.route_stats() != free.route_stats()
+    # The counters travel with the world bytes.
+    assert _core.World.from_bytes(spec, tight.to_bytes()).route_stats() == tight.route_stats()
+
+
 def test_bad_input_is_a_clear_error(town) -> None:
     spec, layout = town
     world = _populate(spec, layout)

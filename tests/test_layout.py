@@ -127,6 +127,25 @@ def test_generator_scales_and_connects(population: int) -> None:
     assert generate_layout(config).checksum == layout.checksum
 
 
+def test_generator_has_desks_for_every_job_and_mixes_venue_kinds() -> None:
+    config = SimulationConfig(config_id="g", world={"layout": "generated", "population": 1024})
+    layout = generate_layout(config)
+    desks: dict[str, int] = {}
+    for obj in layout.objects:
+        if obj.type == "desk" and obj.venue:
+            kind = obj.venue.rsplit("_", 1)[0]
+            desks[kind] = desks.get(kind, 0) + 1
+    for job in config.jobs.values():
+        workers = 1024 // len(config.jobs) + 1
+        assert desks.get(job.location, 0) >= workers, (job.location, desks)
+    # Every kind is spread over the town: each quarter of the rows has some
+    # of each, so nobody crosses the whole town to reach the nearest one.
+    height = max(v.rect[3] for v in layout.venues) + 1
+    for kind in ("grocer", "cafe", "office"):
+        quarters = {4 * v.rect[1] // height for v in layout.venues_of(kind)}
+        assert quarters == {0, 1, 2, 3}, (kind, quarters)
+
+
 def test_core_errors_map_to_townlet_errors() -> None:
     with pytest.raises(LayoutError, match=r"grid size 3x0 outside 1..=4096"):
         _core.distance_field(np.zeros((0, 3), np.uint8), [], [])

@@ -135,3 +135,5 @@ class World:
         """Slots holding and waiting for an object."""
     def queue_stats(self) -> tuple[int, int, int, int, int, int]:
         """Cooldowns, timeouts, abandoned waits, conflicts, ghost steps, blocked moves."""
+    def route_stats(self) -> tuple[int, int, int]:
+        """A* queries run, queries deferred by the per-tick budget, tiles expanded."""

@@ -45,6 +45,12 @@ class WorldConfig(StrictModel):
     rng: RngSeeds = Field(default_factory=RngSeeds)
     ticks_per_day: int = Field(1000, ge=100, le=100_000)
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    route_budget: int = Field(
+        131_072,
+        ge=1,
+        le=2**31 - 1,
+        description="A* tiles expanded per tick across all agents; later route plans wait a tick",
+    )
 
     @property
     def is_generated(self) -> bool:

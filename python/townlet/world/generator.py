@@ -37,7 +37,7 @@ _GROCER = [
     "#....q....#",
     "#.........#",
     "#...cTc...#",
-    "#.D.....D.#",
+    "#.D.D.D.D.#",
     "###########",
 ]
 _CAFE = [
@@ -50,7 +50,7 @@ _CAFE = [
     "#....q....#",
     "#.........#",
     "#...cTc...#",
-    "#.D.....D.#",
+    "#.D.D.D.D.#",
     "###########",
 ]
 _OFFICE = [
@@ -86,7 +86,7 @@ _GYM = [
     "###########",
 ]
 TEMPLATES = {"home": _HOME, "grocer": _GROCER, "cafe": _CAFE, "office": _OFFICE, "park": _PARK, "gym": _GYM}
-DESKS = {"grocer": 4, "cafe": 4, "office": 8, "gym": 0}
+DESKS = {kind: sum(row.count("D") for row in rows) for kind, rows in TEMPLATES.items()}
 
 
 def venue_counts(config: SimulationConfig) -> dict[str, int]:
@@ -117,8 +117,18 @@ def venue_counts(config: SimulationConfig) -> dict[str, int]:
 
 
 def _spread(counts: dict[str, int]) -> list[str]:
-    """Homes with the service venues interleaved at even intervals."""
-    services = [k for k in ("grocer", "cafe", "office", "gym", "park") for _ in range(counts[k])]
+    """Homes with the service venues interleaved at even intervals.
+
+    Kinds are interleaved with each other too (each service at its kind's
+    evenly spaced fraction of the town), so no region ends up with all the
+    offices and none of the shops.
+    """
+    keyed = [
+        ((j + 0.5) / counts[kind], rank, kind)
+        for rank, kind in enumerate(("grocer", "cafe", "office", "gym", "park"))
+        for j in range(counts[kind])
+    ]
+    services = [kind for _, _, kind in sorted(keyed)]
     total = counts["home"] + len(services)
     order: list[str | None] = [None] * total
     for i, kind in enumerate(services):

@@ -148,6 +148,7 @@ def build_world_spec(
         "grace_ticks": config.employment.grace_ticks,
         "enforce_job_loop": config.employment.enforce_job_loop,
         "ghost_step_after": config.queue_fairness.ghost_step_after,
+        "route_budget": config.world.route_budget,
         "roles": [type_id.get(role, -1) for role in ROLES],
         "relation_decay_per_hour": config.relationships.decay_per_hour,
         "hunger_collapse_deficit": config.lifecycle.hunger_collapse_deficit,

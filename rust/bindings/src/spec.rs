@@ -203,6 +203,7 @@ pub fn world_spec(d: &Bound<'_, PyDict>) -> PyResult<WorldSpec> {
         grace_ticks: get(d, "grace_ticks")?,
         enforce_job_loop: get(d, "enforce_job_loop")?,
         ghost_step_after: get(d, "ghost_step_after")?,
+        route_budget: get(d, "route_budget")?,
         roles: fixed::<ROLES, i32>(&roles, "roles")?,
         relation_decay_per_hour: get(d, "relation_decay_per_hour")?,
         hunger_collapse_deficit: get(d, "hunger_collapse_deficit")?,

@@ -373,4 +373,11 @@ impl World {
         let (ghost, blocked) = self.inner.mover_stats();
         (s.cooldowns, s.timeouts, s.abandoned, s.conflicts, ghost, blocked)
     }
+
+    /// Route-planning counters: A* queries run, queries deferred by the
+    /// per-tick budget, tiles expanded.
+    fn route_stats(&self) -> (u64, u64, u64) {
+        let r = self.inner.route_stats();
+        (r.planned, r.deferred, r.expanded)
+    }
 }

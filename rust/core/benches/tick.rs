@@ -92,6 +92,7 @@ fn town(agents: usize) -> World {
         grace_ticks: 60,
         enforce_job_loop: true,
         ghost_step_after: 3,
+        route_budget: 1 << 17,
         roles: [0, 1, -1, -1, -1, -1, -1, -1],
         relation_decay_per_hour: 0.01,
         hunger_collapse_deficit: 0.97,

@@ -88,19 +88,48 @@ struct Pending {
 }
 
 /// All objects' reservations and queues.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Equality compares the observable state (holds, queues, cooldowns,
+/// pending requests, counters), not the bookkeeping indexes.
+#[derive(Debug, Clone)]
 pub struct Queues {
     params: QueueParams,
     objects: Vec<ObjectQueue>,
     /// Per agent slot: (object, cooldown until tick).
     cooldowns: Vec<Vec<(u32, u64)>>,
     pending: Vec<Pending>,
+    /// Per agent slot: object + 1 of its latest pending request (0: none),
+    /// so a repeated request is dropped without scanning `pending`.
+    requested: Vec<u32>,
+    /// Objects that may have holds or waiters (a superset, pruned by
+    /// [`Queues::expire`]); `listed[o]` says whether `o` is in it. Keeps
+    /// the per-tick expiry pass O(busy objects), not O(objects).
+    active: Vec<u32>,
+    listed: Vec<bool>,
     /// Scratch for [`Queues::resolve`] (empty between ticks).
     keyed: Vec<(f64, Pending)>,
     stats: QueueStats,
 }
 
+impl PartialEq for Queues {
+    fn eq(&self, other: &Queues) -> bool {
+        self.params == other.params
+            && self.objects == other.objects
+            && self.cooldowns == other.cooldowns
+            && self.pending == other.pending
+            && self.stats == other.stats
+    }
+}
+
 impl Queues {
+    /// Marks `object` as possibly busy (it just got a hold or a waiter).
+    fn activate(&mut self, object: usize) {
+        if !self.listed[object] {
+            self.listed[object] = true;
+            self.active.push(object as u32);
+        }
+    }
+
     /// Queues for objects with the given `(capacity, queue limit)`.
     pub fn new(params: QueueParams, objects: &[(u8, u16)]) -> CoreResult<Queues> {
         if objects.iter().any(|&(c, _)| c == 0) {
@@ -119,6 +148,9 @@ impl Queues {
                 .collect(),
             cooldowns: Vec::new(),
             pending: Vec::new(),
+            requested: Vec::new(),
+            active: Vec::new(),
+            listed: vec![false; objects.len()],
             keyed: Vec::new(),
             stats: QueueStats::default(),
         })
@@ -185,11 +217,22 @@ impl Queues {
     /// `patience` is the agent's trait in [-1, 1] (used when patience is on).
     pub fn request(&mut self, object: usize, slot: u32, patience: f64) -> CoreResult<()> {
         self.object(object)?;
-        if !self
-            .pending
-            .iter()
-            .any(|p| p.object as usize == object && p.slot == slot)
-        {
+        let s = slot as usize;
+        if s >= self.requested.len() {
+            self.requested.resize(s + 1, 0);
+        }
+        let mark = object as u32 + 1;
+        let last = self.requested[s];
+        // The mark answers the common cases in O(1); only an agent that asked
+        // for several objects this tick needs the scan.
+        let repeated = last == mark
+            || (last != 0
+                && self
+                    .pending
+                    .iter()
+                    .any(|p| p.object as usize == object && p.slot == slot));
+        if !repeated {
+            self.requested[s] = mark;
             self.pending.push(Pending {
                 object: object as u32,
                 slot,
@@ -208,6 +251,7 @@ impl Queues {
         let mut keyed = std::mem::take(&mut self.keyed);
         // Tie-break key per request: patience or jitter, plus queue age.
         for p in pending.drain(..) {
+            self.requested[p.slot as usize] = 0;
             let jitter = if self.params.use_patience {
                 p.patience
             } else {
@@ -248,6 +292,7 @@ impl Queues {
         let free = queue.holds.len() < usize::from(queue.capacity);
         match position {
             Some(0) if free => {
+                self.activate(o);
                 let q = &mut self.objects[o];
                 q.waiting.remove(0);
                 q.holds.push(Hold {
@@ -258,6 +303,7 @@ impl Queues {
             }
             Some(i) => Grant::Queued(i as u16),
             None if free && queue.waiting.is_empty() => {
+                self.activate(o);
                 self.objects[o].holds.push(Hold {
                     slot,
                     last_progress: tick,
@@ -276,7 +322,9 @@ impl Queues {
                     return Grant::QueueFull;
                 }
                 q.waiting.push(Waiter { slot, joined: tick });
-                Grant::Queued((q.waiting.len() - 1) as u16)
+                let position = (q.waiting.len() - 1) as u16;
+                self.activate(o);
+                Grant::Queued(position)
             }
         }
     }
@@ -314,24 +362,32 @@ impl Queues {
     pub fn expire(&mut self, tick: u64, out: &mut Vec<(u32, u32)>) {
         out.clear();
         let (hold_limit, wait_limit) = (self.params.reservation_timeout_ticks, self.params.queue_timeout_ticks);
-        let mut blockers = Vec::new();
-        for (i, o) in self.objects.iter_mut().enumerate() {
+        // Ascending object order, as a scan over every object would give.
+        self.active.sort_unstable();
+        let mut active = std::mem::take(&mut self.active);
+        let mut abandoned = 0;
+        active.retain(|&i| {
+            let o = &mut self.objects[i as usize];
             o.holds.retain(|h| {
                 let stale = tick.saturating_sub(h.last_progress) >= hold_limit;
                 if stale {
-                    blockers.push((i as u32, h.slot));
+                    out.push((i, h.slot));
                 }
                 !stale
             });
             let before = o.waiting.len();
             o.waiting.retain(|w| tick.saturating_sub(w.joined) < wait_limit);
-            self.stats.abandoned += (before - o.waiting.len()) as u64;
-        }
-        for &(object, slot) in &blockers {
+            abandoned += (before - o.waiting.len()) as u64;
+            let busy = !o.holds.is_empty() || !o.waiting.is_empty();
+            self.listed[i as usize] = busy;
+            busy
+        });
+        self.active = active;
+        self.stats.abandoned += abandoned;
+        for &(object, slot) in out.iter() {
             self.stats.timeouts += 1;
             self.add_cooldown(slot, object, tick);
         }
-        out.extend(blockers);
     }
 
     /// Drops every hold, wait, pending request and cooldown of `slot` (agent removed).
@@ -341,6 +397,9 @@ impl Queues {
             o.waiting.retain(|w| w.slot != slot);
         }
         self.pending.retain(|p| p.slot != slot);
+        if let Some(r) = self.requested.get_mut(slot as usize) {
+            *r = 0;
+        }
         if let Some(c) = self.cooldowns.get_mut(slot as usize) {
             c.clear();
         }
@@ -426,11 +485,19 @@ impl Queues {
             abandoned: r.u64()?,
             conflicts: r.u64()?,
         };
+        let listed: Vec<bool> = objects
+            .iter()
+            .map(|o| !o.holds.is_empty() || !o.waiting.is_empty())
+            .collect();
+        let active = (0..objects.len() as u32).filter(|&o| listed[o as usize]).collect();
         Ok(Queues {
             params,
             objects,
             cooldowns,
             pending: Vec::new(),
+            requested: Vec::new(),
+            active,
+            listed,
             keyed: Vec::new(),
             stats,
         })
@@ -577,6 +644,9 @@ mod tests {
                         prop_assert!(tick - h.last_progress < 10);
                     }
                     prop_assert!(q.waiting(o).count() <= [3, 2, 0][o]);
+                    // The busy-object list never misses a busy object.
+                    let busy = holders.len() + q.waiting(o).count() > 0;
+                    prop_assert!(!busy || (q.listed[o] && q.active.contains(&(o as u32))));
                 }
             }
             let mut w = Writer::new();
@@ -585,8 +655,9 @@ mod tests {
             let mut r = Reader::new(&bytes);
             let back = Queues::decode(params, &mut r).unwrap();
             r.finish().unwrap();
-            prop_assert_eq!(back.objects, q.objects);
+            prop_assert_eq!(&back.objects, &q.objects);
             prop_assert_eq!(back.stats, q.stats);
+            prop_assert!(back == q);
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Uniform-grid spatial index for agents, plus per-tile occupancy.
+//! Uniform-grid spatial index for agents, plus per-tile occupancy, and a
+//! static bucket index for placed objects.
 //!
 //! Agents live in square buckets of `cell` tiles; each agent remembers its
 //! bucket and its index inside it, so insert, remove and move are O(1)
@@ -236,6 +237,87 @@ impl SpatialIndex {
     }
 }
 
+/// Static points (placed objects) bucketed once, in compressed rows: radius
+/// queries cost O(points nearby) and the index never changes after build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticBuckets {
+    width: i32,
+    height: i32,
+    cell: usize,
+    cols: usize,
+    /// Bucket `b` holds `ids[starts[b]..starts[b + 1]]`, ascending.
+    starts: Vec<u32>,
+    ids: Vec<u32>,
+    points: Vec<(i32, i32)>,
+}
+
+impl StaticBuckets {
+    /// Buckets `points` (id = position in the slice) over a `width` x
+    /// `height` grid; points off the grid are left out of every query.
+    pub fn new(width: usize, height: usize, cell: usize, points: &[(i32, i32)]) -> CoreResult<StaticBuckets> {
+        if width == 0 || height == 0 || cell == 0 {
+            return Err(CoreError::InvalidArgument(format!(
+                "static buckets need positive sizes, got {width}x{height} cell {cell}"
+            )));
+        }
+        let cols = width.div_ceil(cell);
+        let rows = height.div_ceil(cell);
+        let inside = |&(x, y): &(i32, i32)| x >= 0 && y >= 0 && (x as usize) < width && (y as usize) < height;
+        let bucket = |(x, y): (i32, i32)| (y as usize / cell) * cols + x as usize / cell;
+        let mut starts = vec![0u32; cols * rows + 1];
+        for p in points.iter().filter(|p| inside(p)) {
+            starts[bucket(*p) + 1] += 1;
+        }
+        for b in 1..starts.len() {
+            starts[b] += starts[b - 1];
+        }
+        let mut fill = starts.clone();
+        let mut ids = vec![0u32; starts[cols * rows] as usize];
+        for (i, p) in points.iter().enumerate().filter(|(_, p)| inside(p)) {
+            let b = bucket(*p);
+            ids[fill[b] as usize] = i as u32;
+            fill[b] += 1;
+        }
+        Ok(StaticBuckets {
+            width: width as i32,
+            height: height as i32,
+            cell,
+            cols,
+            starts,
+            ids,
+            points: points.to_vec(),
+        })
+    }
+
+    /// Calls `visit(id, x, y)` for every point within Chebyshev distance
+    /// `radius` of `(x, y)`, bucket by bucket (row-major), ascending ids
+    /// inside a bucket.
+    pub fn for_each_near(&self, x: i32, y: i32, radius: i32, mut visit: impl FnMut(u32, i32, i32)) {
+        if radius < 0 {
+            return;
+        }
+        let x0 = (x - radius).max(0);
+        let y0 = (y - radius).max(0);
+        let x1 = (x + radius).min(self.width - 1);
+        let y1 = (y + radius).min(self.height - 1);
+        if x0 > x1 || y0 > y1 {
+            return;
+        }
+        let (c0, c1) = (x0 as usize / self.cell, x1 as usize / self.cell);
+        let (r0, r1) = (y0 as usize / self.cell, y1 as usize / self.cell);
+        for row in r0..=r1 {
+            let b = row * self.cols;
+            let span = self.starts[b + c0] as usize..self.starts[b + c1 + 1] as usize;
+            for &id in &self.ids[span] {
+                let (px, py) = self.points[id as usize];
+                if px >= x0 && px <= x1 && py >= y0 && py <= y1 {
+                    visit(id, px, py);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +405,34 @@ mod tests {
         assert_eq!(idx.position(0), Some((1, 1)));
         assert!(idx.move_to(7, 0, 0).is_err());
         assert_eq!(idx.remove(7), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn static_buckets_match_brute_force(
+            cell in 1usize..10,
+            points in proptest::collection::vec((-2i32..32, -2i32..22), 0..80),
+            queries in proptest::collection::vec((-3i32..33, -3i32..23, 0i32..12), 1..20),
+        ) {
+            let index = StaticBuckets::new(30, 20, cell, &points).unwrap();
+            for (qx, qy, r) in queries {
+                let mut got = Vec::new();
+                index.for_each_near(qx, qy, r, |id, x, y| {
+                    assert_eq!(points[id as usize], (x, y));
+                    got.push(id);
+                });
+                got.sort_unstable();
+                let want: Vec<u32> = points
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &(x, y))| {
+                        (0..30).contains(&x) && (0..20).contains(&y) && (x - qx).abs() <= r && (y - qy).abs() <= r
+                    })
+                    .map(|(i, _)| i as u32)
+                    .collect();
+                prop_assert_eq!(got, want);
+            }
+        }
     }
 }

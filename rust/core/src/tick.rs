@@ -66,6 +66,9 @@ pub struct Event {
 const TOWN: u32 = u32::MAX;
 /// Ticks an agent waits before looking for a target again after finding none.
 const RETRY_TICKS: u64 = 16;
+/// How far (Manhattan steps) an agent looks for a free object when the one
+/// its field led to is taken; beyond that it queues instead.
+pub(crate) const DETOUR_RADIUS: i32 = 24;
 
 /// Reusable per-tick scratch buffers.
 #[derive(Debug, Clone, Default)]
@@ -234,34 +237,37 @@ impl World {
     }
 
     /// The nearest free object a field stands for (same type, or a desk at
-    /// the same site kind): the fallback when the field's end is taken.
+    /// the same site kind) within [`DETOUR_RADIUS`] steps (Manhattan): the
+    /// fallback when the field's end is taken. -1 when none is that close;
+    /// the agent then queues where it is rather than crossing the town, which
+    /// also keeps the search O(objects nearby) at any population.
     fn nearest_free(&self, slot: usize, field: i16) -> i32 {
         let types = self.type_fields.len();
         let f = field as usize;
-        let (x, y) = (self.agents.x[slot], self.agents.y[slot]);
-        let candidates: &[u32] = if f < types {
-            self.spec
-                .roles
-                .iter()
-                .position(|&r| r == f as i32)
-                .map_or(&[], |role| &self.role_objects[role])
+        let wanted = if f < types {
+            i32::try_from(f).unwrap_or(-1)
         } else {
-            &self.role_objects[Role::Desk as usize]
+            self.role_type(Role::Desk)
         };
-        candidates
-            .iter()
-            .copied()
-            .filter(|&o| {
-                let ob = &self.spec.objects[o as usize];
-                let kind_ok =
-                    f < types || (ob.venue >= 0 && usize::from(self.spec.venues[ob.venue as usize].kind) == f - types);
-                kind_ok && !self.queues.occupied(o as usize) && !self.access[o as usize].is_empty()
-            })
-            .min_by_key(|&o| {
-                let ob = &self.spec.objects[o as usize];
-                ((ob.x - x).abs() + (ob.y - y).abs(), o)
-            })
-            .map_or(-1, |o| o as i32)
+        let (x, y) = (self.agents.x[slot], self.agents.y[slot]);
+        let mut best: Option<(i32, u32)> = None;
+        self.object_buckets.for_each_near(x, y, DETOUR_RADIUS, |o, ox, oy| {
+            let d = (ox - x).abs() + (oy - y).abs();
+            if d > DETOUR_RADIUS || best.is_some_and(|b| b <= (d, o)) {
+                return;
+            }
+            let ob = &self.spec.objects[o as usize];
+            let kind_ok =
+                f < types || (ob.venue >= 0 && usize::from(self.spec.venues[ob.venue as usize].kind) == f - types);
+            if i32::from(ob.object_type) == wanted
+                && kind_ok
+                && !self.queues.occupied(o as usize)
+                && !self.access[o as usize].is_empty()
+            {
+                best = Some((d, o));
+            }
+        });
+        best.map_or(-1, |(_, o)| o as i32)
     }
 
     /// One step downhill on a field (N, E, S, W order breaks ties); 0 when
@@ -462,7 +468,10 @@ impl World {
             }
         }
 
-        // Controllers.
+        // Controllers. A* queries share a per-tick budget of expanded tiles
+        // (`route_budget`): a tick where everyone starts a trip home spreads
+        // its planning over the next few ticks instead of stalling.
+        let (mut routes, mut spent) = (0u32, 0u32);
         for (s, &option) in options.iter().enumerate() {
             if !self.agents.alive[s] {
                 continue;
@@ -555,6 +564,11 @@ impl World {
             }
             let plan = &self.plans[s];
             if usize::from(plan.step) >= plan.path.len() {
+                if routes > 0 && spent >= self.spec.route_budget {
+                    // Planning budget spent: this agent plans next tick.
+                    self.route_stats.deferred += 1;
+                    continue;
+                }
                 let mut path = std::mem::take(&mut self.plans[s].path);
                 let start = self
                     .grid
@@ -563,6 +577,11 @@ impl World {
                 let found = self
                     .pathfinder
                     .route(&self.grid, start, &self.access[object], &mut path);
+                let expanded = self.pathfinder.expanded();
+                routes += 1;
+                spent = spent.saturating_add(expanded);
+                self.route_stats.planned += 1;
+                self.route_stats.expanded += u64::from(expanded);
                 self.plans[s].path = path;
                 self.plans[s].step = 0;
                 if !found {
@@ -847,6 +866,34 @@ mod tests {
         let mut buf2 = buffers();
         run(&mut restored, &options, 200, &mut buf2);
         assert_eq!(restored.to_bytes(), mid.to_bytes());
+    }
+
+    #[test]
+    fn route_budget_spreads_planning_over_ticks() {
+        let mut tight = spec();
+        tight.route_budget = 1;
+        let mut w = World::new(tight).unwrap();
+        for (x, y) in [(2, 2), (5, 3), (8, 4), (3, 5)] {
+            let mut a = agent(x, y);
+            a.inventory = [0, 1, 0];
+            w.spawn(&a).unwrap();
+        }
+        let mut buf = buffers();
+        run(&mut w, &[1; 4], 1, &mut buf);
+        let first = w.route_stats();
+        assert_eq!(
+            first.planned, 1,
+            "one query per tick once the budget is spent: {first:?}"
+        );
+        assert!(first.deferred >= 1, "{first:?}");
+        run(&mut w, &[1; 4], 120, &mut buf);
+        let eaten = (0..4).filter(|&s| w.agents().inventory[s][1] == 0).count();
+        assert_eq!(eaten, 4, "every deferred agent still gets its route and eats");
+        // A generous budget never defers.
+        let mut free = populated();
+        run(&mut free, &[1; 4], 50, &mut buf);
+        assert_eq!(free.route_stats().deferred, 0);
+        assert!(free.route_stats().planned >= 1 && free.route_stats().expanded > 0);
     }
 
     proptest! {

@@ -13,12 +13,12 @@ use crate::employment::{JobTerms, Record};
 use crate::error::{CoreError, CoreResult};
 use crate::grid::Grid;
 use crate::movement::Mover;
-use crate::pathing::Pathfinder;
+use crate::pathing::{Pathfinder, RouteStats};
 use crate::queues::{QueueParams, Queues};
 use crate::relations::{Relations, Scaling};
 use crate::rewards::RewardParams;
 use crate::rng::Streams;
-use crate::spatial::SpatialIndex;
+use crate::spatial::{SpatialIndex, StaticBuckets};
 
 /// Object roles the scripted controllers look for.
 #[repr(usize)]
@@ -140,6 +140,9 @@ pub struct WorldSpec {
     pub grace_ticks: u32,
     pub enforce_job_loop: bool,
     pub ghost_step_after: u16,
+    /// A* tile expansions allowed per tick; once spent, later agents that
+    /// need a route wait a tick (the first query of a tick always runs).
+    pub route_budget: u32,
     /// Object type id for each controller role (see [`Role`]), or -1.
     pub roles: [i32; ROLES],
     /// Relationship decay toward zero per in-game hour.
@@ -172,6 +175,7 @@ pub struct World {
     pub(crate) rng: Streams,
     pub(crate) mover: Mover,
     pub(crate) pathfinder: Pathfinder,
+    pub(crate) route_stats: RouteStats,
     /// Venue index covering each tile, or -1.
     pub(crate) venue_at: Vec<i32>,
     /// Objects inside each venue.
@@ -181,6 +185,8 @@ pub struct World {
     pub(crate) role_objects: Vec<Vec<u32>>,
     /// Object standing on each tile, or -1.
     pub(crate) tile_object: Vec<i32>,
+    /// Objects by position, for bounded "nearest free" searches.
+    pub(crate) object_buckets: StaticBuckets,
     /// Per venue kind: distance field to the desks in venues of that kind (empty if none).
     pub(crate) site_fields: Vec<Vec<u16>>,
     pub(crate) scratch: crate::tick::Scratch,
@@ -297,6 +303,7 @@ impl World {
             running: Vec::new(),
             mover: Mover::default(),
             pathfinder: Pathfinder::default(),
+            route_stats: RouteStats::default(),
             venue_at,
             venue_objects,
             plans: Vec::new(),
@@ -310,6 +317,12 @@ impl World {
                 })
                 .collect(),
             scratch: crate::tick::Scratch::default(),
+            object_buckets: StaticBuckets::new(
+                spec.width,
+                spec.height,
+                SpatialIndex::DEFAULT_CELL,
+                &spec.objects.iter().map(|o| (o.x, o.y)).collect::<Vec<_>>(),
+            )?,
             tile_object,
             site_fields,
             spec,
@@ -324,6 +337,11 @@ impl World {
     /// Current tick.
     pub fn tick(&self) -> u64 {
         self.tick
+    }
+
+    /// Route-planning counters so far.
+    pub fn route_stats(&self) -> RouteStats {
+        self.route_stats
     }
 
     /// Ghost steps and blocked moves so far.
@@ -561,6 +579,7 @@ impl World {
         }
         w.u64(self.mover.ghost_steps);
         w.u64(self.mover.blocked);
+        self.route_stats.encode(&mut w);
         w.len(self.plans.len());
         for p in &self.plans {
             p.encode(&mut w);
@@ -613,6 +632,7 @@ impl World {
             .collect::<CoreResult<_>>()?;
         world.mover.ghost_steps = r.u64()?;
         world.mover.blocked = r.u64()?;
+        world.route_stats = RouteStats::decode(&mut r)?;
         let n = r.len(10_000_000)?;
         world.plans = (0..n).map(|_| Plan::decode(&mut r)).collect::<CoreResult<_>>()?;
         r.finish()?;
@@ -707,6 +727,7 @@ pub(crate) mod tests {
             grace_ticks: 60,
             enforce_job_loop: true,
             ghost_step_after: 3,
+            route_budget: 1 << 17,
             roles: [0, 1, -1, -1, -1, -1, -1, -1],
             relation_decay_per_hour: 0.01,
             hunger_collapse_deficit: 0.97,
