@@ -121,6 +121,29 @@ def test_route_budget_spreads_planning(town) -> None:
     assert _core.World.from_bytes(spec, tight.to_bytes()).route_stats() == tight.route_stats()
 
 
+def test_waiting_agents_line_up_on_queue_nodes(town) -> None:
+    spec, layout = town
+    world = _core.World(spec)
+    for x in range(2, 10):  # eight hungry agents with no food, in the grocer
+        world.spawn(x, 27, (0.3, 0.9, 0.9), 10.0, (0, 0, 0), job=-1, home=0)
+    tills = [i for i, o in enumerate(layout.objects) if o.type == "till"]
+    nodes = {i: list(layout.objects[i].queue) for i in tills}
+    seen_line = False
+    events = []
+    for _ in range(200):
+        events += _run(world, "get_fed", 1)
+        positions = [tuple(p) for p in world.positions().tolist()]
+        for till in tills:
+            _, waiting = world.queue(till)
+            if len(waiting) >= 2 and all(
+                positions[slot] == nodes[till][place] for place, slot in enumerate(waiting[:2])
+            ):
+                seen_line = True
+    assert seen_line, "the first two in line stood on the till's first two queue nodes"
+    served = {slot for _, kind, slot, _, _ in events if kind == EVENT_DONE}
+    assert served == set(range(8)), "nobody waits forever"
+
+
 def test_bad_input_is_a_clear_error(town) -> None:
     spec, layout = town
     world = _populate(spec, layout)

@@ -61,6 +61,9 @@ def build_world_spec(
         ],
         dtype=np.float64,
     ).reshape(-1, 7)
+    queue_nodes = np.array(
+        [(i, x, y) for i, o in enumerate(layout.objects) for x, y in o.queue], dtype=np.float64
+    ).reshape(-1, 3)
     venues = np.array(
         [(VENUE_KINDS.index(v.kind), *v.rect) for v in layout.venues], dtype=np.float64
     ).reshape(-1, 5)
@@ -92,6 +95,7 @@ def build_world_spec(
     return {
         "tiles": np.ascontiguousarray(layout.tiles, dtype=np.uint8),
         "objects": objects,
+        "queue_nodes": queue_nodes,
         "venues": venues,
         "object_types": len(types),
         "affordances": affordances,

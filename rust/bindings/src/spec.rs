@@ -92,7 +92,7 @@ fn affordance(d: &Bound<'_, PyDict>, index: usize) -> PyResult<AffordanceDef> {
 pub fn world_spec(d: &Bound<'_, PyDict>) -> PyResult<WorldSpec> {
     let tiles: PyReadonlyArray2<'_, u8> = get(d, "tiles")?;
     let (height, width) = tiles.as_array().dim();
-    let objects = rows(d, "objects", 7)?
+    let mut objects: Vec<ObjectSpec> = rows(d, "objects", 7)?
         .into_iter()
         .map(|r| ObjectSpec {
             object_type: r[0] as u16,
@@ -102,8 +102,19 @@ pub fn world_spec(d: &Bound<'_, PyDict>) -> PyResult<WorldSpec> {
             capacity: r[4] as u8,
             queue_limit: r[5] as u16,
             sells: r[6] as i8,
+            queue_nodes: Vec::new(),
         })
         .collect();
+    // Queue nodes: rows (object, x, y), each object's head of the line first.
+    for r in rows(d, "queue_nodes", 3)? {
+        let n = objects.len();
+        let object = objects
+            .get_mut(r[0] as usize)
+            .filter(|_| r[0] >= 0.0)
+            .ok_or_else(|| CoreError::InvalidArgument(format!("queue node names object {} outside 0..{n}", r[0])))
+            .py()?;
+        object.queue_nodes.push((r[1] as i32, r[2] as i32));
+    }
     let venues = rows(d, "venues", 5)?
         .into_iter()
         .map(|r| VenueSpec {

@@ -34,6 +34,7 @@ fn town(agents: usize) -> World {
             venue: v,
             capacity: 1,
             queue_limit: 2,
+            queue_nodes: Vec::new(),
             sells: -1,
         });
         objects.push(ObjectSpec {
@@ -43,6 +44,7 @@ fn town(agents: usize) -> World {
             venue: v,
             capacity: 1,
             queue_limit: 2,
+            queue_nodes: Vec::new(),
             sells: -1,
         });
     }

@@ -127,6 +127,13 @@ impl Grid {
         ((index % self.width) as i32, (index / self.width) as i32)
     }
 
+    /// Manhattan distance between two tile indices.
+    #[inline]
+    pub fn manhattan(&self, a: usize, b: usize) -> i32 {
+        let ((ax, ay), (bx, by)) = (self.coords(a), self.coords(b));
+        (ax - bx).abs() + (ay - by).abs()
+    }
+
     /// Tile kind at an index.
     #[inline]
     pub fn tile(&self, index: usize) -> Tile {

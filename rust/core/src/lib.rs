@@ -7,6 +7,7 @@
 pub mod affordances;
 pub mod agents;
 pub mod codec;
+mod controller;
 pub mod economy;
 pub mod employment;
 pub mod error;

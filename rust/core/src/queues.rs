@@ -183,6 +183,11 @@ impl Queues {
             .flat_map(|o| o.waiting.iter().map(|w| w.slot))
     }
 
+    /// `slot`'s place in `object`'s line (0 = next), if it waits there.
+    pub fn position(&self, object: usize, slot: u32) -> Option<usize> {
+        self.objects.get(object)?.waiting.iter().position(|w| w.slot == slot)
+    }
+
     /// Whether every reservation of `object` is taken.
     pub fn occupied(&self, object: usize) -> bool {
         self.objects

@@ -9,6 +9,7 @@
 
 use crate::affordances::{apply_effects, Running, Step};
 use crate::agents::NEEDS;
+use crate::controller::{RouteBudget, RETRY_TICKS};
 use crate::economy::Utility;
 use crate::employment::Attendance;
 use crate::error::{CoreError, CoreResult};
@@ -17,7 +18,7 @@ use crate::precondition::FACTS;
 use crate::queues::Grant;
 use crate::rewards::{compute, RewardParams, TickFacts, N_COMPONENTS};
 use crate::rng::Stream;
-use crate::world::{Plan, Role, World};
+use crate::world::{Plan, World};
 
 /// Options the meta-policy chooses from; the codes are part of the Python contract.
 pub const OPTIONS: [&str; 7] = [
@@ -64,11 +65,6 @@ pub struct Event {
 }
 
 const TOWN: u32 = u32::MAX;
-/// Ticks an agent waits before looking for a target again after finding none.
-const RETRY_TICKS: u64 = 16;
-/// How far (Manhattan steps) an agent looks for a free object when the one
-/// its field led to is taken; beyond that it queues instead.
-pub(crate) const DETOUR_RADIUS: i32 = 24;
 
 /// Reusable per-tick scratch buffers.
 #[derive(Debug, Clone, Default)]
@@ -121,174 +117,6 @@ impl World {
         f[17] = f64::from(a.inventory[slot][1]);
         f[18] = f64::from(a.inventory[slot][2]);
         f
-    }
-
-    fn role_type(&self, role: Role) -> i32 {
-        self.spec.roles[role as usize]
-    }
-
-    /// Nearest object (Manhattan, ties by index) of `role` among `candidates`.
-    fn nearest(&self, slot: usize, role: Role, candidates: impl Iterator<Item = u32>) -> i32 {
-        let t = self.role_type(role);
-        if t < 0 {
-            return -1;
-        }
-        let (x, y) = (self.agents.x[slot], self.agents.y[slot]);
-        candidates
-            .filter(|&o| i32::from(self.spec.objects[o as usize].object_type) == t)
-            .filter(|&o| !self.access[o as usize].is_empty())
-            .min_by_key(|&o| {
-                let ob = &self.spec.objects[o as usize];
-                ((ob.x - x).abs() + (ob.y - y).abs(), o)
-            })
-            .map_or(-1, |o| o as i32)
-    }
-
-    fn home_object(&self, slot: usize, role: Role) -> i32 {
-        let home = self.agents.home[slot];
-        if home < 0 {
-            return -1;
-        }
-        self.nearest(slot, role, self.venue_objects[home as usize].iter().copied())
-    }
-
-    /// What an option heads for: a specific object (the agent's own home
-    /// objects), or a distance field to follow toward the nearest public
-    /// object. `(-1, -1)`: nothing to do.
-    pub(crate) fn choose_target(&self, slot: usize, option: u8) -> (i32, i16) {
-        let a = &self.agents;
-        let public = |role: Role| -> (i32, i16) {
-            let t = self.role_type(role);
-            if t >= 0 && !self.role_objects[role as usize].is_empty() {
-                (-1, t as i16)
-            } else {
-                (-1, -1)
-            }
-        };
-        match option {
-            1 => {
-                let [raw, meal, _] = a.inventory[slot];
-                let home = if meal > 0 {
-                    self.home_object(slot, Role::Fridge)
-                } else if raw > 0 {
-                    self.home_object(slot, Role::Stove)
-                } else {
-                    -1
-                };
-                if home >= 0 {
-                    (home, -1)
-                } else {
-                    public(Role::Till)
-                }
-            }
-            2 => (self.home_object(slot, Role::Shower), -1),
-            3 => {
-                let job = a.job[slot];
-                if job < 0 {
-                    return (-1, -1);
-                }
-                let kind = usize::from(self.spec.job_sites[job as usize]);
-                match self.site_fields.get(kind) {
-                    Some(f) if !f.is_empty() => (-1, (self.type_fields.len() + kind) as i16),
-                    _ => (-1, -1),
-                }
-            }
-            4 => public(Role::Shelf),
-            5 => (self.home_object(slot, Role::Bed), -1),
-            6 => public(Role::Bench),
-            _ => (-1, -1),
-        }
-    }
-
-    /// On an access tile of a followed field: the adjacent object it leads to
-    /// (of the field's type, or a desk at the field's site kind), preferring
-    /// a free one; -1 if none.
-    fn object_at_field_end(&self, slot: usize, field: i16) -> i32 {
-        let types = self.type_fields.len();
-        let f = field as usize;
-        let (x, y) = (self.agents.x[slot], self.agents.y[slot]);
-        let mut best = -1;
-        for (dx, dy) in crate::grid::DIRECTIONS {
-            let Some(t) = self.grid.index(x + dx, y + dy) else {
-                continue;
-            };
-            let o = self.tile_object[t];
-            if o < 0 {
-                continue;
-            }
-            let ob = &self.spec.objects[o as usize];
-            let matches = if f < types {
-                usize::from(ob.object_type) == f
-            } else {
-                i32::from(ob.object_type) == self.role_type(Role::Desk)
-                    && ob.venue >= 0
-                    && usize::from(self.spec.venues[ob.venue as usize].kind) == f - types
-            };
-            if matches {
-                if !self.queues.occupied(o as usize) {
-                    return o;
-                }
-                if best < 0 {
-                    best = o;
-                }
-            }
-        }
-        best
-    }
-
-    /// The nearest free object a field stands for (same type, or a desk at
-    /// the same site kind) within [`DETOUR_RADIUS`] steps (Manhattan): the
-    /// fallback when the field's end is taken. -1 when none is that close;
-    /// the agent then queues where it is rather than crossing the town, which
-    /// also keeps the search O(objects nearby) at any population.
-    fn nearest_free(&self, slot: usize, field: i16) -> i32 {
-        let types = self.type_fields.len();
-        let f = field as usize;
-        let wanted = if f < types {
-            i32::try_from(f).unwrap_or(-1)
-        } else {
-            self.role_type(Role::Desk)
-        };
-        let (x, y) = (self.agents.x[slot], self.agents.y[slot]);
-        let mut best: Option<(i32, u32)> = None;
-        self.object_buckets.for_each_near(x, y, DETOUR_RADIUS, |o, ox, oy| {
-            let d = (ox - x).abs() + (oy - y).abs();
-            if d > DETOUR_RADIUS || best.is_some_and(|b| b <= (d, o)) {
-                return;
-            }
-            let ob = &self.spec.objects[o as usize];
-            let kind_ok =
-                f < types || (ob.venue >= 0 && usize::from(self.spec.venues[ob.venue as usize].kind) == f - types);
-            if i32::from(ob.object_type) == wanted
-                && kind_ok
-                && !self.queues.occupied(o as usize)
-                && !self.access[o as usize].is_empty()
-            {
-                best = Some((d, o));
-            }
-        });
-        best.map_or(-1, |(_, o)| o as i32)
-    }
-
-    /// One step downhill on a field (N, E, S, W order breaks ties); 0 when
-    /// nothing is lower.
-    fn downhill(&self, slot: usize, field: &[u16]) -> u8 {
-        let (x, y) = (self.agents.x[slot], self.agents.y[slot]);
-        let here = self.grid.index(x, y).map_or(u16::MAX, |t| field[t]);
-        let mut best = (here, 0u8);
-        for (d, (dx, dy)) in crate::grid::DIRECTIONS.iter().enumerate() {
-            if let Some(t) = self.grid.index(x + dx, y + dy) {
-                if field[t] < best.0 {
-                    best = (field[t], d as u8 + 1);
-                }
-            }
-        }
-        best.1
-    }
-
-    fn at_access(&self, slot: usize, object: usize) -> bool {
-        let here = self.grid.index(self.agents.x[slot], self.agents.y[slot]);
-        here.is_some_and(|t| self.access[object].contains(&t))
     }
 
     fn push(events: &mut Vec<Event>, tick: u64, kind: EventKind, slot: u32, object: i32, value: f32) {
@@ -468,10 +296,8 @@ impl World {
             }
         }
 
-        // Controllers. A* queries share a per-tick budget of expanded tiles
-        // (`route_budget`): a tick where everyone starts a trip home spreads
-        // its planning over the next few ticks instead of stalling.
-        let (mut routes, mut spent) = (0u32, 0u32);
+        // Controllers.
+        let mut budget = RouteBudget::default();
         for (s, &option) in options.iter().enumerate() {
             if !self.agents.alive[s] {
                 continue;
@@ -495,103 +321,7 @@ impl World {
                 }
                 continue;
             }
-            let plan = &self.plans[s];
-            let idle = plan.target < 0 && plan.field < 0;
-            let replan = option != plan.option || (idle && tick >= plan.retry_at);
-            if replan {
-                let (target, field) = self.choose_target(s, option);
-                if self.plans[s].target >= 0 && self.plans[s].target != target {
-                    self.queues.leave(self.plans[s].target as usize, s as u32);
-                }
-                let retry_at = if target < 0 && field < 0 { tick + RETRY_TICKS } else { 0 };
-                let mut path = std::mem::take(&mut self.plans[s].path);
-                path.clear();
-                self.plans[s] = Plan {
-                    option,
-                    target,
-                    path,
-                    step: 0,
-                    retry_at,
-                    field,
-                };
-            }
-            let field = self.plans[s].field;
-            if self.plans[s].target < 0 && field >= 0 {
-                // Follow the field toward the nearest public object.
-                let here = self
-                    .grid
-                    .index(self.agents.x[s], self.agents.y[s])
-                    .expect("agents stand on the grid");
-                let values = self.plan_field(field);
-                match values.get(here).copied().unwrap_or(crate::grid::UNREACHABLE) {
-                    0 => {
-                        let mut object = self.object_at_field_end(s, field);
-                        let taken = object >= 0 && self.queues.occupied(object as usize);
-                        if taken {
-                            // Everything at this spot is busy: head for the nearest free one.
-                            let free = self.nearest_free(s, field);
-                            if free >= 0 {
-                                object = free;
-                            }
-                        }
-                        self.plans[s].field = -1;
-                        self.plans[s].target = object;
-                        if object < 0 {
-                            self.plans[s].retry_at = tick + RETRY_TICKS;
-                        }
-                    }
-                    crate::grid::UNREACHABLE => {
-                        self.plans[s].field = -1;
-                        self.plans[s].retry_at = tick + RETRY_TICKS;
-                    }
-                    _ => {
-                        sc.intents[s] = self.downhill(s, values);
-                        continue;
-                    }
-                }
-            }
-            let target = self.plans[s].target;
-            if target < 0 {
-                continue;
-            }
-            let object = target as usize;
-            if self.at_access(s, object) {
-                let patience = f64::from(self.agents.personality[s][3]);
-                self.queues
-                    .request(object, s as u32, patience)
-                    .expect("target objects exist");
-                continue;
-            }
-            let plan = &self.plans[s];
-            if usize::from(plan.step) >= plan.path.len() {
-                if routes > 0 && spent >= self.spec.route_budget {
-                    // Planning budget spent: this agent plans next tick.
-                    self.route_stats.deferred += 1;
-                    continue;
-                }
-                let mut path = std::mem::take(&mut self.plans[s].path);
-                let start = self
-                    .grid
-                    .index(self.agents.x[s], self.agents.y[s])
-                    .expect("agents stand on the grid");
-                let found = self
-                    .pathfinder
-                    .route(&self.grid, start, &self.access[object], &mut path);
-                let expanded = self.pathfinder.expanded();
-                routes += 1;
-                spent = spent.saturating_add(expanded);
-                self.route_stats.planned += 1;
-                self.route_stats.expanded += u64::from(expanded);
-                self.plans[s].path = path;
-                self.plans[s].step = 0;
-                if !found {
-                    self.plans[s].target = -1;
-                    self.plans[s].retry_at = tick + RETRY_TICKS;
-                    continue;
-                }
-            }
-            let plan = &self.plans[s];
-            sc.intents[s] = plan.path[usize::from(plan.step)];
+            sc.intents[s] = self.control(s, option, &mut budget);
         }
 
         // Admission.
@@ -600,7 +330,9 @@ impl World {
             let (object, slot, grant) = sc.grants[k];
             let (o, s) = (object as usize, slot as usize);
             match grant {
-                Grant::Reserved if self.running[s].is_none() => {
+                // A holder away from the access tile (it waited on a queue
+                // node) walks there first; admission starts it on arrival.
+                Grant::Reserved if self.running[s].is_none() && self.at_access(s, o) => {
                     let facts = self.facts(s, o);
                     let t = self.spec.objects[o].object_type;
                     let chosen = self
@@ -838,7 +570,9 @@ mod tests {
     }
 
     fn populated() -> World {
-        let mut w = World::new(spec()).unwrap();
+        let mut s = spec();
+        s.objects[1].queue_nodes = vec![(10, 4), (10, 3)];
+        let mut w = World::new(s).unwrap();
         for (x, y) in [(2, 2), (5, 3), (8, 4), (3, 5)] {
             let mut a = agent(x, y);
             a.inventory = [0, 3, 0];
@@ -862,7 +596,7 @@ mod tests {
         run(&mut mid, &options, 7, &mut buf);
         let saved = mid.to_bytes();
         run(&mut mid, &options, 200, &mut buf);
-        let mut restored = World::from_bytes(spec(), &saved).unwrap();
+        let mut restored = World::from_bytes(mid.spec().clone(), &saved).unwrap();
         let mut buf2 = buffers();
         run(&mut restored, &options, 200, &mut buf2);
         assert_eq!(restored.to_bytes(), mid.to_bytes());

@@ -109,6 +109,8 @@ pub struct ObjectSpec {
     pub queue_limit: u16,
     /// Economy item sold here, or -1.
     pub sells: i8,
+    /// Walkable tiles where waiting agents stand, head of the line first.
+    pub queue_nodes: Vec<(i32, i32)>,
 }
 
 /// One venue: a kind code and an inclusive rectangle.
@@ -164,6 +166,8 @@ pub struct World {
     /// Per object type: BFS distance from every tile to that type's access tiles.
     pub(crate) type_fields: Vec<Vec<u16>>,
     pub(crate) access: Vec<Vec<usize>>,
+    /// Per object: its queue node tiles, head first.
+    pub(crate) queue_nodes: Vec<Vec<usize>>,
     pub(crate) tick: u64,
     pub(crate) agents: Agents,
     pub(crate) spatial: SpatialIndex,
@@ -213,6 +217,20 @@ impl World {
                 )));
             }
             grid.set_blocked(idx, true);
+        }
+        let mut queue_nodes = Vec::with_capacity(spec.objects.len());
+        for (i, o) in spec.objects.iter().enumerate() {
+            let tiles = o
+                .queue_nodes
+                .iter()
+                .map(|&(x, y)| match grid.index(x, y) {
+                    Some(t) if grid.walkable(t) => Ok(t),
+                    _ => Err(CoreError::InvalidArgument(format!(
+                        "object {i}: queue node ({x}, {y}) is not a walkable tile"
+                    ))),
+                })
+                .collect::<CoreResult<Vec<usize>>>()?;
+            queue_nodes.push(tiles);
         }
         let access: Vec<Vec<usize>> = spec
             .objects
@@ -297,6 +315,7 @@ impl World {
             manifest,
             type_fields,
             access,
+            queue_nodes,
             tick: 0,
             agents: Agents::new(),
             attendance: Vec::new(),
@@ -683,6 +702,7 @@ pub(crate) mod tests {
                     capacity: 1,
                     queue_limit: 2,
                     sells: -1,
+                    queue_nodes: Vec::new(),
                 },
                 ObjectSpec {
                     object_type: 1,
@@ -692,6 +712,7 @@ pub(crate) mod tests {
                     capacity: 1,
                     queue_limit: 2,
                     sells: -1,
+                    queue_nodes: Vec::new(),
                 },
             ],
             venues: vec![VenueSpec {
