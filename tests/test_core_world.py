@@ -121,6 +121,27 @@ def test_route_budget_spreads_planning(town) -> None:
     assert _core.World.from_bytes(spec, tight.to_bytes()).route_stats() == tight.route_stats()
 
 
+def test_water_cut_mid_shower_fails_and_frees_the_shower(town) -> None:
+    spec, layout = town
+    world = _populate(spec, layout, needs=(0.9, 0.2, 0.9))
+    started: dict[int, int] = {}
+    for _ in range(60):
+        for _, kind, slot, obj, _ in _run(world, "get_clean", 1):
+            if kind == EVENT_START:
+                started[slot] = obj
+        if started:
+            break
+    assert started, "someone started a shower"
+    world.set_utility("water", True)  # fault: water off
+    events = _run(world, "get_clean", 3)
+    failed = {(slot, obj) for _, kind, slot, obj, _ in events if kind == EVENT_FAILED}
+    assert set(started.items()) <= failed
+    for obj in started.values():
+        assert world.queue(obj) == ([], [])
+    world.set_utility("water", False)
+    assert world.utility_on("water")
+
+
 def test_waiting_agents_line_up_on_queue_nodes(town) -> None:
     spec, layout = town
     world = _core.World(spec)
