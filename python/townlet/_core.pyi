@@ -7,7 +7,9 @@ import numpy.typing as npt
 
 __all__ = [
     "ITEMS",
+    "OBSERVATION_VARIANTS",
     "OPTIONS",
+    "PRIMITIVES",
     "REWARD_COMPONENTS",
     "Precondition",
     "World",
@@ -20,6 +22,8 @@ __version__: str
 OPTIONS: list[str]
 REWARD_COMPONENTS: list[str]
 ITEMS: list[str]
+PRIMITIVES: list[str]
+OBSERVATION_VARIANTS: list[str]
 
 def distance_field(
     tiles: npt.NDArray[np.uint8],
@@ -137,3 +141,17 @@ class World:
         """Cooldowns, timeouts, abandoned waits, conflicts, ghost steps, blocked moves."""
     def route_stats(self) -> tuple[int, int, int]:
         """A* queries run, queries deferred by the per-tick budget, tiles expanded."""
+    def observation_layout(self) -> dict[str, Any]:
+        """Variant, channels, window, map_shape, features, groups, feature_names, options, primitives."""
+    def observe(
+        self,
+        map: npt.NDArray[np.float32] | None,
+        features: npt.NDArray[np.float32],
+        option_mask: npt.NDArray[np.bool_],
+        primitive_mask: npt.NDArray[np.bool_],
+    ) -> None:
+        """Writes every slot's observation and masks into the buffers, in place."""
+    def slot_stats(self) -> tuple[int, int, int]:
+        """Embedding slots assigned, forced reuses, agents left without a slot."""
+    def embedding_slots(self) -> npt.NDArray[np.int32]:
+        """Embedding slot per agent slot (-1: none)."""

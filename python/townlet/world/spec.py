@@ -98,6 +98,18 @@ def build_world_spec(
         "queue_nodes": queue_nodes,
         "venues": venues,
         "object_types": len(types),
+        "type_names": types,
+        "observation": {
+            "variant": str(config.observation_variant),
+            "window": config.observations.local_window,
+            "friends": config.observations.social_friends,
+            "rivals": config.observations.social_rivals,
+            "path_hints": config.observations.path_hints,
+        },
+        "embedding": {
+            "max_slots": config.embedding_allocator.max_slots,
+            "cooldown_ticks": config.embedding_allocator.cooldown_ticks,
+        },
         "affordances": affordances,
         "jobs": np.array(
             [(j.start_tick, j.end_tick, j.wage_rate, j.lateness_penalty) for j in jobs], dtype=np.float64

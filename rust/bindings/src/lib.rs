@@ -24,5 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("OPTIONS", townlet_core::tick::OPTIONS.to_vec())?;
     m.add("REWARD_COMPONENTS", townlet_core::rewards::COMPONENTS.to_vec())?;
     m.add("ITEMS", townlet_core::economy::ITEMS.to_vec())?;
+    m.add("PRIMITIVES", townlet_core::observe::PRIMITIVES.to_vec())?;
+    m.add("OBSERVATION_VARIANTS", townlet_core::observe::VARIANTS.to_vec())?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use pyo3::types::PyDict;
 use townlet_core::affordances::{AffordanceDef, Effects};
 use townlet_core::economy::{EconomyParams, FaultParams};
 use townlet_core::employment::JobTerms;
+use townlet_core::observe::{ObsParams, SlotParams, Variant};
 use townlet_core::precondition::Program;
 use townlet_core::queues::QueueParams;
 use townlet_core::relations::Scaling;
@@ -195,6 +196,20 @@ pub fn world_spec(d: &Bound<'_, PyDict>) -> PyResult<WorldSpec> {
         extroversion_familiarity_boost: get(&s, "extroversion_familiarity_boost")?,
     };
     let job_sites: PyReadonlyArray1<'_, u8> = get(d, "job_sites")?;
+    let o = sub(d, "observation")?;
+    let variant: String = get(&o, "variant")?;
+    let observation = ObsParams {
+        variant: Variant::from_name(&variant).py()?,
+        window: get(&o, "window")?,
+        friends: get(&o, "friends")?,
+        rivals: get(&o, "rivals")?,
+        path_hints: get(&o, "path_hints")?,
+    };
+    let e = sub(d, "embedding")?;
+    let embedding = SlotParams {
+        max_slots: get(&e, "max_slots")?,
+        cooldown_ticks: get(&e, "cooldown_ticks")?,
+    };
     Ok(WorldSpec {
         width,
         height,
@@ -221,5 +236,8 @@ pub fn world_spec(d: &Bound<'_, PyDict>) -> PyResult<WorldSpec> {
         neglect_deficit: get(d, "neglect_deficit")?,
         seed: get(d, "seed")?,
         stream_seeds: fixed::<3, Option<u64>>(&seeds, "stream_seeds")?,
+        observation,
+        embedding,
+        type_names: get(d, "type_names")?,
     })
 }

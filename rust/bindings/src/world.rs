@@ -2,15 +2,18 @@
 
 use numpy::ndarray::Array2;
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadwriteArray1, PyReadwriteArray2, PyUntypedArrayMethods,
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadwriteArray1, PyReadwriteArray2, PyReadwriteArrayDyn,
+    PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use townlet_core::agents::{AgentInit, ITEMS, NEEDS, TRAITS};
 use townlet_core::economy::{Utility, Weather, N_ITEMS};
+use townlet_core::observe::{ObsBuffers, PRIMITIVES};
 use townlet_core::relations::EventKind as RelKind;
 use townlet_core::rewards::N_COMPONENTS;
 use townlet_core::tick::Event;
+use townlet_core::tick::OPTIONS;
 use townlet_core::world::World as CoreWorld;
 use townlet_core::CoreError;
 
@@ -379,5 +382,110 @@ impl World {
     fn route_stats(&self) -> (u64, u64, u64) {
         let r = self.inner.route_stats();
         (r.planned, r.deferred, r.expanded)
+    }
+
+    /// The observation layout: a dict with `variant`, `channels` (map channel
+    /// names, empty for compact), `window`, `map_shape` (channels, window,
+    /// window, or None), `features` (count), `groups` (list of
+    /// `(name, start, end)`), `feature_names`, `options` and `primitives`.
+    fn observation_layout<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let l = self.inner.obs_layout();
+        let d = PyDict::new(py);
+        d.set_item("variant", l.variant.name())?;
+        d.set_item("channels", l.channels.clone())?;
+        d.set_item("window", l.window)?;
+        let map_shape = (!l.channels.is_empty()).then_some((l.channels.len(), l.window, l.window));
+        d.set_item("map_shape", map_shape)?;
+        d.set_item("features", l.features)?;
+        let groups: Vec<(String, usize, usize)> = l.groups.iter().map(|g| (g.name.clone(), g.start, g.end)).collect();
+        d.set_item("groups", groups)?;
+        let names: Vec<String> = l.groups.iter().flat_map(|g| g.names.iter().cloned()).collect();
+        d.set_item("feature_names", names)?;
+        d.set_item("options", OPTIONS.to_vec())?;
+        d.set_item("primitives", PRIMITIVES.to_vec())?;
+        Ok(d)
+    }
+
+    /// Writes every slot's observation into caller buffers, in place.
+    ///
+    /// `map` (float32, capacity x channels x window x window; None for
+    /// compact), `features` (float32, capacity x features), `option_mask`
+    /// (bool, capacity x options), `primitive_mask` (bool, capacity x
+    /// primitives). The GIL is released while writing.
+    #[pyo3(signature = (map, features, option_mask, primitive_mask))]
+    fn observe<'py>(
+        &self,
+        py: Python<'py>,
+        map: Option<PyReadwriteArrayDyn<'py, f32>>,
+        mut features: PyReadwriteArray2<'py, f32>,
+        mut option_mask: PyReadwriteArray2<'py, bool>,
+        mut primitive_mask: PyReadwriteArray2<'py, bool>,
+    ) -> PyResult<()> {
+        let n = self.inner.agents().capacity();
+        let l = self.inner.obs_layout();
+        let want_map: Vec<usize> = if l.channels.is_empty() {
+            Vec::new()
+        } else {
+            vec![n, l.channels.len(), l.window, l.window]
+        };
+        let check = |what: &str, got: &[usize], want: &[usize]| -> PyResult<()> {
+            if got == want {
+                Ok(())
+            } else {
+                Err(shape_err(what, format!("{want:?}"), format!("{got:?}")))
+            }
+        };
+        check("features", features.shape(), &[n, l.features])?;
+        check("option_mask", option_mask.shape(), &[n, OPTIONS.len()])?;
+        check("primitive_mask", primitive_mask.shape(), &[n, PRIMITIVES.len()])?;
+        let mut map = map;
+        let mut empty: [f32; 0] = [];
+        let map_slice: &mut [f32] = match (&mut map, want_map.is_empty()) {
+            (None, true) => &mut empty,
+            (None, false) => return Err(shape_err("map", format!("{want_map:?}"), "None".into())),
+            (Some(_), true) => {
+                return Err(shape_err(
+                    "map",
+                    "None (the compact variant has no map)".into(),
+                    "an array".into(),
+                ))
+            }
+            (Some(m), false) => {
+                check("map", m.shape(), &want_map)?;
+                m.as_slice_mut()
+                    .map_err(|_| shape_err("map", "C-contiguous float32".into(), "strided".into()))?
+            }
+        };
+        let contiguous = |what: &str| shape_err(what, "C-contiguous".into(), "strided".into());
+        let features = features.as_slice_mut().map_err(|_| contiguous("features"))?;
+        let option_mask = option_mask.as_slice_mut().map_err(|_| contiguous("option_mask"))?;
+        let primitive_mask = primitive_mask
+            .as_slice_mut()
+            .map_err(|_| contiguous("primitive_mask"))?;
+        let inner = &self.inner;
+        py.detach(|| {
+            inner.observe(&mut ObsBuffers {
+                map: map_slice,
+                features,
+                option_mask,
+                primitive_mask,
+            })
+        })
+        .py()
+    }
+
+    /// Embedding slot counters: `(assigned, forced reuses, exhausted)`.
+    fn slot_stats(&self) -> (u64, u64, u64) {
+        let s = self.inner.slot_stats();
+        (s.assigned, s.forced, s.exhausted)
+    }
+
+    /// Embedding slot per agent slot (int32, capacity; -1 for none).
+    fn embedding_slots<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i32>> {
+        let n = self.inner.agents().capacity();
+        (0..n)
+            .map(|s| self.inner.embedding_slot(s).map_or(-1, |v| v as i32))
+            .collect::<Vec<_>>()
+            .into_pyarray(py)
     }
 }

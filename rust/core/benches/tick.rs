@@ -7,6 +7,7 @@ use townlet_core::affordances::{AffordanceDef, Effects};
 use townlet_core::agents::AgentInit;
 use townlet_core::economy::EconomyParams;
 use townlet_core::employment::JobTerms;
+use townlet_core::observe::{ObsParams, SlotParams};
 use townlet_core::precondition::Program;
 use townlet_core::queues::QueueParams;
 use townlet_core::relations::Scaling;
@@ -101,6 +102,9 @@ fn town(agents: usize) -> World {
         neglect_deficit: 0.9,
         seed: 7,
         stream_seeds: [None; 3],
+        observation: ObsParams::default(),
+        embedding: SlotParams::default(),
+        type_names: Vec::new(),
     };
     let mut world = World::new(spec).expect("valid synthetic town");
     for i in 0..agents {

@@ -13,6 +13,7 @@ pub mod employment;
 pub mod error;
 pub mod grid;
 pub mod movement;
+pub mod observe;
 pub mod pathing;
 pub mod precondition;
 pub mod queues;

@@ -13,6 +13,7 @@ use crate::employment::{JobTerms, Record};
 use crate::error::{CoreError, CoreResult};
 use crate::grid::Grid;
 use crate::movement::Mover;
+use crate::observe::{EmbeddingSlots, ObsLayout, ObsParams, SlotParams};
 use crate::pathing::{Pathfinder, RouteStats};
 use crate::queues::{QueueParams, Queues};
 use crate::relations::{Relations, Scaling};
@@ -155,6 +156,12 @@ pub struct WorldSpec {
     pub neglect_deficit: f32,
     pub seed: u64,
     pub stream_seeds: [Option<u64>; 3],
+    /// Observation encoder settings.
+    pub observation: ObsParams,
+    /// Embedding slot namespace.
+    pub embedding: SlotParams,
+    /// Object type names (observation channel names); `type_<i>` when empty.
+    pub type_names: Vec<String>,
 }
 
 /// The world.
@@ -168,6 +175,10 @@ pub struct World {
     pub(crate) access: Vec<Vec<usize>>,
     /// Per object: its queue node tiles, head first.
     pub(crate) queue_nodes: Vec<Vec<usize>>,
+    /// Whether each tile is some object's queue node.
+    pub(crate) queue_tile: Vec<bool>,
+    pub(crate) obs_layout: ObsLayout,
+    pub(crate) slots: EmbeddingSlots,
     pub(crate) tick: u64,
     pub(crate) agents: Agents,
     pub(crate) spatial: SpatialIndex,
@@ -232,6 +243,24 @@ impl World {
                 .collect::<CoreResult<Vec<usize>>>()?;
             queue_nodes.push(tiles);
         }
+        let mut queue_tile = vec![false; grid.len()];
+        for &t in queue_nodes.iter().flatten() {
+            queue_tile[t] = true;
+        }
+        spec.observation.validate()?;
+        if !spec.type_names.is_empty() && spec.type_names.len() != spec.object_types {
+            return Err(CoreError::Shape {
+                what: "type_names".into(),
+                expected: spec.object_types.to_string(),
+                got: spec.type_names.len().to_string(),
+            });
+        }
+        let type_names: Vec<String> = if spec.type_names.is_empty() {
+            (0..spec.object_types).map(|i| format!("type_{i}")).collect()
+        } else {
+            spec.type_names.clone()
+        };
+        let obs_layout = ObsLayout::new(&spec.observation, &type_names);
         let access: Vec<Vec<usize>> = spec
             .objects
             .iter()
@@ -316,6 +345,9 @@ impl World {
             type_fields,
             access,
             queue_nodes,
+            queue_tile,
+            obs_layout,
+            slots: EmbeddingSlots::new(spec.embedding)?,
             tick: 0,
             agents: Agents::new(),
             attendance: Vec::new(),
@@ -475,6 +507,7 @@ impl World {
         self.plans[slot] = Plan::default();
         self.relations.clear(slot);
         self.mover.reset(slot);
+        self.slots.assign(slot, self.tick);
         Ok((slot, uid))
     }
 
@@ -488,6 +521,7 @@ impl World {
         self.plans[slot] = Plan::default();
         self.relations.clear(slot);
         self.relations.forget(uid);
+        self.slots.release(slot, self.tick);
         Ok(uid)
     }
 
@@ -589,6 +623,7 @@ impl World {
             r.encode(&mut w);
         }
         self.relations.encode(&mut w);
+        self.slots.encode(&mut w);
         w.len(self.running.len());
         for r in &self.running {
             w.bool(r.is_some());
@@ -639,6 +674,7 @@ impl World {
         let n = r.len(10_000_000)?;
         world.attendance = (0..n).map(|_| Record::decode(&mut r)).collect::<CoreResult<_>>()?;
         world.relations = Relations::decode(&mut r)?;
+        world.slots = EmbeddingSlots::decode(world.spec.embedding, &mut r)?;
         let n = r.len(10_000_000)?;
         world.running = (0..n)
             .map(|_| {
@@ -755,6 +791,9 @@ pub(crate) mod tests {
             neglect_deficit: 0.9,
             seed: 42,
             stream_seeds: [None; 3],
+            observation: ObsParams::default(),
+            embedding: SlotParams::default(),
+            type_names: Vec::new(),
         }
     }
 
