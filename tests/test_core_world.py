@@ -171,6 +171,12 @@ def test_bad_input_is_a_clear_error(town) -> None:
     n = world.capacity
     with pytest.raises(ShapeError, match="rewards"):
         world.step(np.zeros(n, np.uint8), np.zeros((n, 3), np.float32), np.zeros(n, np.float32))
+    with pytest.raises(ShapeError, match="C-contiguous"):
+        world.step(
+            np.zeros(n, np.uint8),
+            np.asfortranarray(np.zeros((n, N_COMPONENTS), np.float32)),
+            np.zeros(n, np.float32),
+        )
     with pytest.raises(ShapeError, match="step buffers"):
         world.step(
             np.zeros(n + 1, np.uint8), np.zeros((n, N_COMPONENTS), np.float32), np.zeros(n, np.float32)

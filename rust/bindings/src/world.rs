@@ -127,6 +127,9 @@ impl World {
                 format!("{:?}", rewards.shape()),
             ));
         }
+        if !rewards.is_c_contiguous() {
+            return Err(shape_err("rewards", "C-contiguous float32".into(), "strided".into()));
+        }
         let rewards = rewards
             .as_slice_mut()
             .map_err(|_| shape_err("rewards", "C-contiguous float32".into(), "strided".into()))?;
@@ -452,11 +455,17 @@ impl World {
             }
             (Some(m), false) => {
                 check("map", m.shape(), &want_map)?;
+                if !m.is_c_contiguous() {
+                    return Err(shape_err("map", "C-contiguous float32".into(), "strided".into()));
+                }
                 m.as_slice_mut()
                     .map_err(|_| shape_err("map", "C-contiguous float32".into(), "strided".into()))?
             }
         };
         let contiguous = |what: &str| shape_err(what, "C-contiguous".into(), "strided".into());
+        if !(features.is_c_contiguous() && option_mask.is_c_contiguous() && primitive_mask.is_c_contiguous()) {
+            return Err(contiguous("features and masks"));
+        }
         let features = features.as_slice_mut().map_err(|_| contiguous("features"))?;
         let option_mask = option_mask.as_slice_mut().map_err(|_| contiguous("option_mask"))?;
         let primitive_mask = primitive_mask

@@ -175,8 +175,9 @@ pub struct World {
     pub(crate) access: Vec<Vec<usize>>,
     /// Per object: its queue node tiles, head first.
     pub(crate) queue_nodes: Vec<Vec<usize>>,
-    /// Whether each tile is some object's queue node.
-    pub(crate) queue_tile: Vec<bool>,
+    /// Per tile, static facts for the observation maps
+    /// (`observe::map::{WALL, OBJECT, NODE}` bits).
+    pub(crate) tile_code: Vec<u8>,
     pub(crate) obs_layout: ObsLayout,
     pub(crate) slots: EmbeddingSlots,
     pub(crate) tick: u64,
@@ -243,10 +244,7 @@ impl World {
                 .collect::<CoreResult<Vec<usize>>>()?;
             queue_nodes.push(tiles);
         }
-        let mut queue_tile = vec![false; grid.len()];
-        for &t in queue_nodes.iter().flatten() {
-            queue_tile[t] = true;
-        }
+        let tile_code = crate::observe::tile_codes(&grid, &spec.objects, &queue_nodes);
         spec.observation.validate()?;
         if !spec.type_names.is_empty() && spec.type_names.len() != spec.object_types {
             return Err(CoreError::Shape {
@@ -345,7 +343,7 @@ impl World {
             type_fields,
             access,
             queue_nodes,
-            queue_tile,
+            tile_code,
             obs_layout,
             slots: EmbeddingSlots::new(spec.embedding)?,
             tick: 0,

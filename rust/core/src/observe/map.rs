@@ -1,41 +1,74 @@
 //! Egocentric map windows, channel-major (`channels x window x window`).
 //!
 //! Row 0 is the northmost row, column 0 the westmost; the agent stands at
-//! `(window / 2, window / 2)`. Cells off the grid read as walls.
+//! `(window / 2, window / 2)`. Cells off the grid read as walls. Static
+//! facts per tile (wall, object, queue node) are packed into one byte at
+//! build time, so a window cell costs a byte, an occupancy count and, for
+//! objects, a type lookup.
 
-use crate::grid::DIRECTIONS;
-use crate::world::World;
+use crate::grid::{Grid, DIRECTIONS};
+use crate::world::{ObjectSpec, World};
+
+/// Tile code bits.
+pub(crate) const WALL: u8 = 1;
+pub(crate) const OBJECT: u8 = 2;
+pub(crate) const NODE: u8 = 4;
 
 /// Channels of the full map before the per-type object channels.
 const WALLS: usize = 0;
 const AGENTS: usize = 1;
 const FIRST_TYPE: usize = 2;
 
-impl World {
-    /// Calls `cell(index, tile)` for every window cell, `tile` None off the grid.
-    #[inline]
-    fn for_window(&self, s: usize, mut cell: impl FnMut(usize, Option<usize>)) {
-        let w = self.obs_layout.window;
-        let r = (w / 2) as i32;
-        let (x0, y0) = (self.agents.x[s] - r, self.agents.y[s] - r);
-        for dy in 0..w {
-            for dx in 0..w {
-                cell(dy * w + dx, self.grid.index(x0 + dx as i32, y0 + dy as i32));
-            }
+/// Static per-tile codes: WALL for blocked tiles without an object,
+/// OBJECT under objects, NODE on queue nodes.
+pub(crate) fn tile_codes(grid: &Grid, objects: &[ObjectSpec], queue_nodes: &[Vec<usize>]) -> Vec<u8> {
+    let mut code: Vec<u8> = (0..grid.len())
+        .map(|t| if grid.walkable(t) { 0 } else { WALL })
+        .collect();
+    for o in objects {
+        if let Some(t) = grid.index(o.x, o.y) {
+            code[t] = OBJECT;
         }
     }
+    for &t in queue_nodes.iter().flatten() {
+        code[t] |= NODE;
+    }
+    code
+}
 
-    fn agents_at(&self, s: usize, tile: usize) -> f32 {
-        let (x, y) = self.grid.coords(tile);
-        let mut n = self.spatial.occupancy(x, y);
-        if x == self.agents.x[s] && y == self.agents.y[s] {
-            n = n.saturating_sub(1);
-        }
-        if n > 0 {
-            1.0
-        } else {
-            0.0
-        }
+impl World {
+    /// The window's rows: for each, the first cell index of the row, and
+    /// the run of cells on the grid (first cell, first tile, length; length
+    /// 0 when the whole row is off the grid). Cells outside the run are
+    /// padding.
+    #[inline]
+    fn window_rows(&self, s: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+        let w = self.obs_layout.window as i32;
+        let r = w / 2;
+        let (width, height) = (self.spec.width as i32, self.spec.height as i32);
+        let (x0, y0) = (self.agents.x[s] - r, self.agents.y[s] - r);
+        let (xa, xb) = (x0.max(0), (x0 + w).min(width));
+        (0..w).map(move |dy| {
+            let wy = y0 + dy;
+            let row = (dy * w) as usize;
+            if wy < 0 || wy >= height || xa >= xb {
+                (row, row, 0, 0)
+            } else {
+                (
+                    row,
+                    row + (xa - x0) as usize,
+                    (wy * width + xa) as usize,
+                    (xb - xa) as usize,
+                )
+            }
+        })
+    }
+
+    /// The centre cell (the agent itself) is not an "other agent".
+    #[inline]
+    fn centre(&self) -> usize {
+        let w = self.obs_layout.window;
+        (w / 2) * w + w / 2
     }
 
     /// walls, agents, one channel per object type, reserved, queue nodes, path hint.
@@ -44,49 +77,75 @@ impl World {
         let area = self.obs_layout.window * self.obs_layout.window;
         let types = self.spec.object_types;
         let (reserved, nodes, hint) = (FIRST_TYPE + types, FIRST_TYPE + types + 1, FIRST_TYPE + types + 2);
-        self.for_window(s, |i, tile| {
-            let Some(t) = tile else {
-                map[WALLS * area + i] = 1.0;
-                return;
-            };
-            let o = self.tile_object[t];
-            if o >= 0 {
-                let ty = usize::from(self.spec.objects[o as usize].object_type);
-                map[(FIRST_TYPE + ty) * area + i] = 1.0;
-                if self.queues.occupied(o as usize) {
-                    map[reserved * area + i] = 1.0;
+        let occupancy = self.spatial.occupancy_map();
+        let (code, objects) = (&self.tile_code, &self.tile_object);
+        let (walls, rest) = map.split_at_mut(area);
+        let (agents, rest) = rest.split_at_mut(area);
+        let w = self.obs_layout.window;
+        for (row, first, tile, len) in self.window_rows(s) {
+            for i in (row..first).chain(first + len..row + w) {
+                walls[i] = 1.0;
+            }
+            let cells = first..first + len;
+            for ((i, &c), &n) in cells.zip(&code[tile..tile + len]).zip(&occupancy[tile..tile + len]) {
+                if n > 0 {
+                    agents[i] = 1.0;
                 }
-            } else if !self.grid.walkable(t) {
-                map[WALLS * area + i] = 1.0;
+                if c == 0 {
+                    continue;
+                }
+                if c & WALL != 0 {
+                    walls[i] = 1.0;
+                } else if c & OBJECT != 0 {
+                    let o = objects[tile + i - first] as usize;
+                    let ty = usize::from(self.spec.objects[o].object_type);
+                    rest[ty * area + i] = 1.0;
+                    if self.queues.occupied(o) {
+                        rest[(reserved - FIRST_TYPE) * area + i] = 1.0;
+                    }
+                }
+                if c & NODE != 0 {
+                    rest[(nodes - FIRST_TYPE) * area + i] = 1.0;
+                }
             }
-            map[AGENTS * area + i] = self.agents_at(s, t);
-            if self.queue_tile[t] {
-                map[nodes * area + i] = 1.0;
-            }
-        });
+        }
+        let centre = self.centre();
+        let here = self.grid.index(self.agents.x[s], self.agents.y[s]).expect("on grid");
+        if occupancy[here] <= 1 {
+            agents[centre] = 0.0;
+        }
         if self.spec.observation.path_hints {
-            self.mark_path(s, &mut map[hint * area..(hint + 1) * area]);
+            let start = (hint - FIRST_TYPE) * area;
+            self.mark_path(s, &mut rest[start..start + area]);
         }
     }
 
     /// walls, objects, agents.
     pub(crate) fn thin_map(&self, s: usize, map: &mut [f32]) {
         let area = self.obs_layout.window * self.obs_layout.window;
+        let occupancy = self.spatial.occupancy_map();
+        let code = &self.tile_code;
         let (walls, rest) = map.split_at_mut(area);
         let (objects, agents) = rest.split_at_mut(area);
-        self.for_window(s, |i, tile| match tile {
-            None => {
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        let w = self.obs_layout.window;
+        for (row, first, tile, len) in self.window_rows(s) {
+            for i in (row..first).chain(first + len..row + w) {
                 walls[i] = 1.0;
                 objects[i] = 0.0;
                 agents[i] = 0.0;
             }
-            Some(t) => {
-                let object = self.tile_object[t] >= 0;
-                walls[i] = if !object && !self.grid.walkable(t) { 1.0 } else { 0.0 };
-                objects[i] = if object { 1.0 } else { 0.0 };
-                agents[i] = self.agents_at(s, t);
+            let cells = first..first + len;
+            for ((i, &c), &n) in cells.zip(&code[tile..tile + len]).zip(&occupancy[tile..tile + len]) {
+                walls[i] = flag(c & WALL != 0);
+                objects[i] = flag(c & OBJECT != 0);
+                agents[i] = flag(n > 0);
             }
-        });
+        }
+        let here = self.grid.index(self.agents.x[s], self.agents.y[s]).expect("on grid");
+        if occupancy[here] <= 1 {
+            agents[self.centre()] = 0.0;
+        }
     }
 
     /// Marks the cells of the agent's next steps (stored route, or descent

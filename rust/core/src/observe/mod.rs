@@ -27,6 +27,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::tick::OPTIONS;
 use crate::world::World;
 
+pub(crate) use map::tile_codes;
 pub use masks::PRIMITIVES;
 pub use slots::{slot_code, EmbeddingSlots, SlotParams, SlotStats, CODE_DIM};
 
