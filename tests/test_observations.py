@@ -56,13 +56,17 @@ def test_shapes_names_and_ranges(variant: str) -> None:
     assert spec.variant == variant
     assert len(batch) == 8
     assert batch.agent_ids == tuple(f"agent_{u}" for u in world.uids())
-    assert batch.features.shape == (8, spec.features) and batch.features.dtype == np.float32
-    assert batch.action_mask.shape == (8, len(_core.OPTIONS)) and batch.action_mask.dtype == np.bool_
+    assert batch.features.shape == (8, spec.features)
+    assert batch.features.dtype == np.float32
+    assert batch.action_mask.shape == (8, len(_core.OPTIONS))
+    assert batch.action_mask.dtype == np.bool_
     assert batch.primitive_mask.shape == (8, len(_core.PRIMITIVES))
     if variant == "compact":
-        assert batch.map is None and spec.map_shape is None
+        assert batch.map is None
+        assert spec.map_shape is None
     else:
-        assert batch.map is not None and spec.map_shape is not None
+        assert batch.map is not None
+        assert spec.map_shape is not None
         assert batch.map.shape == (8, *spec.map_shape)
         assert len(spec.channels) == spec.map_shape[0]
         assert ((batch.map >= 0) & (batch.map <= 1)).all()

@@ -14,9 +14,7 @@ pub(crate) const WALL: u8 = 1;
 pub(crate) const OBJECT: u8 = 2;
 pub(crate) const NODE: u8 = 4;
 
-/// Channels of the full map before the per-type object channels.
-const WALLS: usize = 0;
-const AGENTS: usize = 1;
+/// Channels of the full map before the per-type object channels (walls, agents).
 const FIRST_TYPE: usize = 2;
 
 /// Static per-tile codes: WALL for blocked tiles without an object,
