@@ -157,3 +157,24 @@ def test_buffers_are_checked() -> None:
         world.observe(None, *good[1:])
     with pytest.raises(ShapeError, match="C-contiguous"):
         world.observe(np.asfortranarray(good[0]), *good[1:])
+
+
+def test_forced_slot_reuse_is_counted_and_warned(caplog: pytest.LogCaptureFixture) -> None:
+    config = load_config(EXAMPLES / "poc_hybrid.yaml")
+    config = config.model_copy(
+        update={"embedding_allocator": config.embedding_allocator.model_copy(update={"max_slots": 2})}
+    )
+    layout, manifest = load_world_inputs(config)
+    world = _core.World(build_world_spec(config, layout, manifest))
+    world.spawn(3, 4, (1.0, 1.0, 1.0), 1.0, (0, 0, 0))
+    world.spawn(4, 4, (1.0, 1.0, 1.0), 1.0, (0, 0, 0))
+    builder = ObservationBuilder(world, reuse_warning_threshold=0.05)
+    builder.build()
+    assert not caplog.records
+    world.remove(0)
+    world.spawn(5, 4, (1.0, 1.0, 1.0), 1.0, (0, 0, 0))  # slot 0 is still cooling down
+    with caplog.at_level("WARNING", logger="townlet.observations"):
+        builder.build()
+    assert "forced reuses" in caplog.text
+    assert builder.slot_stats["forced_reuses"] == 1
+    assert builder.slot_stats["forced_reuse_rate"] == pytest.approx(1 / 3)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from townlet import _core
+
+logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
@@ -132,12 +135,43 @@ class ObservationBatch:
 class ObservationBuilder:
     """Reusable buffers plus one core call per `build()`."""
 
-    def __init__(self, world: _core.World) -> None:
-        """Binds to ``world``; buffers grow with its slot capacity."""
+    def __init__(self, world: _core.World, reuse_warning_threshold: float = 0.0) -> None:
+        """Binds to ``world``; buffers grow with its slot capacity.
+
+        A warning is logged whenever an embedding slot was reused before its
+        cooldown since the last build and the forced-reuse rate (forced /
+        assigned) exceeds ``reuse_warning_threshold``
+        (``embedding_allocator.reuse_warning_threshold``).
+        """
         self.world = world
         self.spec = ObservationSpec.from_world(world)
+        self.reuse_warning_threshold = reuse_warning_threshold
+        self._forced_seen = world.slot_stats()[1]
         self._capacity = -1
         self._allocate(world.capacity)
+
+    @property
+    def slot_stats(self) -> dict[str, float]:
+        """Embedding slot counters and the forced-reuse rate."""
+        assigned, forced, exhausted = self.world.slot_stats()
+        return {
+            "assigned": assigned,
+            "forced_reuses": forced,
+            "exhausted": exhausted,
+            "forced_reuse_rate": forced / assigned if assigned else 0.0,
+        }
+
+    def _check_slots(self) -> None:
+        stats = self.slot_stats
+        forced = int(stats["forced_reuses"])
+        if forced > self._forced_seen and stats["forced_reuse_rate"] > self.reuse_warning_threshold:
+            logger.warning(
+                "embedding slots reused before their cooldown: %d forced reuses (rate %.3f); "
+                "raise embedding_allocator.max_slots or lower cooldown_ticks",
+                forced,
+                stats["forced_reuse_rate"],
+            )
+        self._forced_seen = forced
 
     def _allocate(self, capacity: int) -> None:
         spec = self.spec
@@ -154,6 +188,7 @@ class ObservationBuilder:
         if world.capacity != self._capacity:
             self._allocate(world.capacity)
         world.observe(self._map, self._features, self._options, self._primitives)
+        self._check_slots()
         alive = world.alive()
         uids = world.uids()
         if alive.all():

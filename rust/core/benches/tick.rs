@@ -7,16 +7,21 @@ use townlet_core::affordances::{AffordanceDef, Effects};
 use townlet_core::agents::AgentInit;
 use townlet_core::economy::EconomyParams;
 use townlet_core::employment::JobTerms;
-use townlet_core::observe::{ObsParams, SlotParams};
+use townlet_core::observe::{ObsBuffers, ObsParams, SlotParams, Variant, PRIMITIVES};
 use townlet_core::precondition::Program;
 use townlet_core::queues::QueueParams;
 use townlet_core::relations::Scaling;
 use townlet_core::rewards::{RewardParams, N_COMPONENTS};
+use townlet_core::tick::OPTIONS;
 use townlet_core::world::{ObjectSpec, VenueSpec, World, WorldSpec};
 
 const CELL: i32 = 6;
 
 fn town(agents: usize) -> World {
+    town_with(agents, ObsParams::default())
+}
+
+fn town_with(agents: usize, observation: ObsParams) -> World {
     let side = (agents as f64).sqrt().ceil() as usize;
     let (w, h) = (side * CELL as usize + 1, side * CELL as usize + 1);
     let mut objects = Vec::new();
@@ -102,8 +107,11 @@ fn town(agents: usize) -> World {
         neglect_deficit: 0.9,
         seed: 7,
         stream_seeds: [None; 3],
-        observation: ObsParams::default(),
-        embedding: SlotParams::default(),
+        observation,
+        embedding: SlotParams {
+            max_slots: agents.max(64) as u32,
+            cooldown_ticks: 2000,
+        },
         type_names: Vec::new(),
     };
     let mut world = World::new(spec).expect("valid synthetic town");
@@ -151,5 +159,46 @@ fn bench_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_step);
+fn bench_observe(c: &mut Criterion) {
+    for variant in [Variant::Full, Variant::Hybrid, Variant::Compact] {
+        let mut group = c.benchmark_group(format!("observe_{}", variant.name()));
+        for agents in [8usize, 64, 512, 4096] {
+            let mut world = town_with(
+                agents,
+                ObsParams {
+                    variant,
+                    ..ObsParams::default()
+                },
+            );
+            let n = world.agents().capacity();
+            let (mut rewards, mut totals, mut events) = (vec![0.0f32; n * N_COMPONENTS], vec![0.0f32; n], Vec::new());
+            for _ in 0..30 {
+                world
+                    .step(&vec![1u8; n], &mut rewards, &mut totals, &mut events)
+                    .expect("step");
+            }
+            let layout = world.obs_layout().clone();
+            let mut map = vec![0.0f32; n * layout.map_len()];
+            let mut features = vec![0.0f32; n * layout.features];
+            let mut options = vec![false; n * OPTIONS.len()];
+            let mut primitives = vec![false; n * PRIMITIVES.len()];
+            group.throughput(Throughput::Elements(agents as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(agents), &agents, |b, _| {
+                b.iter(|| {
+                    world
+                        .observe(&mut ObsBuffers {
+                            map: &mut map,
+                            features: &mut features,
+                            option_mask: &mut options,
+                            primitive_mask: &mut primitives,
+                        })
+                        .expect("observe");
+                });
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_step, bench_observe);
 criterion_main!(benches);
