@@ -15,30 +15,17 @@ import numpy as np
 import pytest
 
 from townlet import _core
-from townlet.config import SimulationConfig
 from townlet.observations import ObservationBuilder
-from townlet.world.spec import build_world_spec, load_world_inputs
 
-from .conftest import report_rate
+from .conftest import generated_world, report_rate
 
 
 def _world(population: int, variant: str) -> _core.World:
-    from townlet.paths import BUNDLED_CONFIGS
-
-    config = SimulationConfig(
-        config_id="bench",
-        world={"layout": "generated", "population": population, "seed": 3},
-        affordances={"manifest": str(BUNDLED_CONFIGS / "affordances" / "core.yaml")},
+    world = generated_world(
+        population,
         features={"systems": {"observations": variant}},
         embedding_allocator={"max_slots": max(64, population)},
     )
-    layout, manifest = load_world_inputs(config)
-    world = _core.World(build_world_spec(config, layout, manifest))
-    venue_index = {v.id: i for i, v in enumerate(layout.venues)}
-    beds = [o for o in layout.objects if o.type == "bed"][:population]
-    for i, bed in enumerate(beds):
-        x, y = layout.access_tiles(bed)[0]
-        world.spawn(x, y, (0.8, 0.8, 0.8), 10.0, (1, 2, 1), job=i % 3, home=venue_index[bed.venue or ""])
     n = world.capacity
     options = np.full(n, _core.OPTIONS.index("go_to_work"), dtype=np.uint8)
     rewards = np.zeros((n, len(_core.REWARD_COMPONENTS)), dtype=np.float32)
