@@ -147,6 +147,8 @@ class ObservationBuilder:
         self.spec = ObservationSpec.from_world(world)
         self.reuse_warning_threshold = reuse_warning_threshold
         self._forced_seen = world.slot_stats()[1]
+        self._ids_key: npt.NDArray[np.uint64] | None = None
+        self._ids: tuple[str, ...] = ()
         self._capacity = -1
         self._allocate(world.capacity)
 
@@ -207,9 +209,14 @@ class ObservationBuilder:
                 self._options[slots],
                 self._primitives[slots],
             )
+        live = uids[slots]
+        if self._ids_key is None or not np.array_equal(live, self._ids_key):
+            # Names change only on spawn and exit: rebuilt then, not every tick.
+            self._ids_key = live
+            self._ids = tuple(agent_id(int(u)) for u in live)
         return ObservationBatch(
             spec=self.spec,
-            agent_ids=tuple(agent_id(int(u)) for u in uids[slots]),
+            agent_ids=self._ids,
             slots=slots,
             map=rows[0],
             features=rows[1],
