@@ -44,7 +44,7 @@ test: setup test-rust test-py ## set up, then cargo test and pytest
 
 bench: setup ## run the benchmark suite and print a table
 	mkdir -p .benchmarks
-	$(BIN)/pytest benches --benchmark-enable --benchmark-only --benchmark-json=.benchmarks/latest.json -q
+	OPENBLAS_NUM_THREADS=1 $(BIN)/pytest benches --benchmark-enable --benchmark-only --benchmark-json=.benchmarks/latest.json -q
 
 bench-rust: ## criterion benches of the pure-Rust core (World.step at 8..4096 agents)
 	cargo bench -p townlet-core --bench tick
