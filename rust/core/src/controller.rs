@@ -48,7 +48,7 @@ impl World {
             .map_or(-1, |o| o as i32)
     }
 
-    fn home_object(&self, slot: usize, role: Role) -> i32 {
+    pub(crate) fn home_object(&self, slot: usize, role: Role) -> i32 {
         let home = self.agents.home[slot];
         if home < 0 {
             return -1;
@@ -177,17 +177,7 @@ impl World {
     /// One step downhill on a field (N, E, S, W order breaks ties); 0 when
     /// nothing is lower.
     fn downhill(&self, slot: usize, field: &[u16]) -> u8 {
-        let (x, y) = (self.agents.x[slot], self.agents.y[slot]);
-        let here = self.grid.index(x, y).map_or(u16::MAX, |t| field[t]);
-        let mut best = (here, 0u8);
-        for (d, (dx, dy)) in crate::grid::DIRECTIONS.iter().enumerate() {
-            if let Some(t) = self.grid.index(x + dx, y + dy) {
-                if field[t] < best.0 {
-                    best = (field[t], d as u8 + 1);
-                }
-            }
-        }
-        best.1
+        self.downhill_from(self.here(slot), field)
     }
 
     pub(crate) fn at_access(&self, slot: usize, object: usize) -> bool {

@@ -189,7 +189,7 @@ impl World {
             _ => None,
         };
         if k == 3 {
-            let bed = self.home_bed(s);
+            let bed = self.home_object(s, Role::Bed);
             if bed < 0 {
                 return none;
             }
@@ -215,25 +215,6 @@ impl World {
             DIRECTIONS[usize::from(step - 1)]
         };
         [dx as f32, dy as f32, squash(d)]
-    }
-
-    /// The bed in the agent's home (nearest if several), or -1.
-    pub(crate) fn home_bed(&self, s: usize) -> i32 {
-        let home = self.agents.home[s];
-        if home < 0 {
-            return -1;
-        }
-        let bed = self.spec.roles[Role::Bed as usize];
-        let (x, y) = (self.agents.x[s], self.agents.y[s]);
-        self.venue_objects[home as usize]
-            .iter()
-            .copied()
-            .filter(|&o| i32::from(self.spec.objects[o as usize].object_type) == bed)
-            .min_by_key(|&o| {
-                let ob = &self.spec.objects[o as usize];
-                ((ob.x - x).abs() + (ob.y - y).abs(), o)
-            })
-            .map_or(-1, |o| o as i32)
     }
 
     /// One step downhill from tile `here` (N, E, S, W break ties); 0 if none is lower.

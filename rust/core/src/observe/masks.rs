@@ -19,13 +19,7 @@ impl World {
     }
 
     fn home_has(&self, s: usize, role: Role) -> bool {
-        let home = self.agents.home[s];
-        let t = self.spec.roles[role as usize];
-        home >= 0
-            && t >= 0
-            && self.venue_objects[home as usize]
-                .iter()
-                .any(|&o| i32::from(self.spec.objects[o as usize].object_type) == t)
+        self.home_object(s, role) >= 0
     }
 
     /// Options (see `tick::OPTIONS`): wait always; an option is open when its
