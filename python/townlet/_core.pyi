@@ -91,7 +91,23 @@ class World:
     def jobs(self) -> npt.NDArray[np.int32]:
         """Job index per slot (-1 for none)."""
     def counters(self) -> npt.NDArray[np.uint32]:
-        """Lifecycle counters (capacity x 5)."""
+        """Lifecycle counters (capacity x 6)."""
+    def homes(self) -> npt.NDArray[np.int32]:
+        """Home venue index per slot (-1 for none)."""
+    def personalities(self) -> npt.NDArray[np.float32]:
+        """Personality traits (capacity x 5)."""
+    def scripted_options(self, out: npt.NDArray[np.uint8]) -> None:
+        """Writes the scripted policy's option for every slot into ``out``."""
+    def committed_options(self) -> npt.NDArray[np.uint8]:
+        """The option each slot is committed to after the last tick."""
+    def tally(self) -> tuple[int, int, int]:
+        """Live agent-ticks, agent-ticks with every need above 0.3, option switches."""
+    def set_job(self, slot: int, job: int) -> None:
+        """Gives an agent a job index (-1: none)."""
+    def set_home(self, slot: int, home: int) -> None:
+        """Moves an agent into a home venue (-1: none)."""
+    def draw(self, stream: str, n: int) -> npt.NDArray[np.float64]:
+        """``n`` uniform draws in [0, 1) from a random stream."""
     def attendance(self) -> npt.NDArray[np.float64]:
         """Attendance per slot (capacity x 7)."""
     def spawn(

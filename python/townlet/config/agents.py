@@ -17,6 +17,12 @@ class BehaviorConfig(StrictModel):
         0.15, ge=0.0, le=1.0, description="a need below this overrides the commitment window"
     )
     job_arrival_buffer: int = Field(40, ge=0, le=10_000, description="ticks before shift start to leave")
+    pre_shift_ticks: int = Field(
+        80,
+        ge=0,
+        le=10_000,
+        description="before leaving for work, top up hunger or hygiene that would not last the shift",
+    )
     option_commit_ticks: int = Field(15, ge=0, le=10_000)
     reservation_timeout_ticks: int = Field(60, ge=1, le=100_000, description="idle reservation release")
     queue_timeout_ticks: int = Field(300, ge=1, le=100_000, description="give up waiting after this")

@@ -92,6 +92,7 @@ def build_world_spec(
     weather = economy.weather
     tpd = config.world.ticks_per_day
     rewards = config.rewards
+    behavior = config.behavior
     return {
         "tiles": np.ascontiguousarray(layout.tiles, dtype=np.uint8),
         "objects": objects,
@@ -165,6 +166,14 @@ def build_world_spec(
         "enforce_job_loop": config.employment.enforce_job_loop,
         "ghost_step_after": config.queue_fairness.ghost_step_after,
         "route_budget": config.world.route_budget,
+        "policy": {
+            "thresholds": [behavior.hunger_threshold, behavior.hygiene_threshold, behavior.energy_threshold],
+            "hard": behavior.hard_need_threshold,
+            "arrival_buffer": behavior.job_arrival_buffer,
+            "commit_ticks": behavior.option_commit_ticks,
+            "groceries_below": behavior.groceries_below_items,
+            "prep_ticks": behavior.pre_shift_ticks,
+        },
         "roles": [type_id.get(role, -1) for role in ROLES],
         "relation_decay_per_hour": config.relationships.decay_per_hour,
         "hunger_collapse_deficit": config.lifecycle.hunger_collapse_deficit,

@@ -9,6 +9,7 @@ use townlet_core::affordances::{AffordanceDef, Effects};
 use townlet_core::economy::{EconomyParams, FaultParams};
 use townlet_core::employment::JobTerms;
 use townlet_core::observe::{ObsParams, SlotParams, Variant};
+use townlet_core::policy::PolicyParams;
 use townlet_core::precondition::Program;
 use townlet_core::queues::QueueParams;
 use townlet_core::relations::Scaling;
@@ -210,6 +211,16 @@ pub fn world_spec(d: &Bound<'_, PyDict>) -> PyResult<WorldSpec> {
         max_slots: get(&e, "max_slots")?,
         cooldown_ticks: get(&e, "cooldown_ticks")?,
     };
+    let pol = sub(d, "policy")?;
+    let thresholds: Vec<f32> = get(&pol, "thresholds")?;
+    let policy = PolicyParams {
+        thresholds: fixed(&thresholds, "policy.thresholds")?,
+        hard: get(&pol, "hard")?,
+        arrival_buffer: get(&pol, "arrival_buffer")?,
+        commit_ticks: get(&pol, "commit_ticks")?,
+        groceries_below: get(&pol, "groceries_below")?,
+        prep_ticks: get(&pol, "prep_ticks")?,
+    };
     Ok(WorldSpec {
         width,
         height,
@@ -239,5 +250,6 @@ pub fn world_spec(d: &Bound<'_, PyDict>) -> PyResult<WorldSpec> {
         observation,
         embedding,
         type_names: get(d, "type_names")?,
+        policy,
     })
 }

@@ -12,6 +12,7 @@ use townlet_core::economy::{Utility, Weather, N_ITEMS};
 use townlet_core::observe::{ObsBuffers, PRIMITIVES};
 use townlet_core::relations::EventKind as RelKind;
 use townlet_core::rewards::N_COMPONENTS;
+use townlet_core::rng::Stream;
 use townlet_core::tick::Event;
 use townlet_core::tick::OPTIONS;
 use townlet_core::world::World as CoreWorld;
@@ -186,10 +187,11 @@ impl World {
         self.inner.agents().job.clone().into_pyarray(py)
     }
 
-    /// Lifecycle counters (uint32, capacity x 5: collapse ticks, unpaid rent
-    /// days, days without wage, neglect ticks, age ticks).
+    /// Lifecycle counters (uint32, capacity x 6: collapse ticks, unpaid rent
+    /// days, days without wage, neglect ticks today, age ticks, ticks with
+    /// every need above 0.3).
     fn counters<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<u32>> {
-        let rows: Vec<[u32; 5]> = self
+        let rows: Vec<[u32; 6]> = self
             .inner
             .agents()
             .counters
@@ -201,10 +203,71 @@ impl World {
                     u32::from(c.days_without_wage),
                     c.neglect_ticks,
                     c.age_ticks,
+                    c.satisfied_ticks,
                 ]
             })
             .collect();
         matrix(py, &rows)
+    }
+
+    /// Home venue index per slot (int32, -1 for none).
+    fn homes<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i32>> {
+        self.inner.agents().home.clone().into_pyarray(py)
+    }
+
+    /// Personality per slot (float32, capacity x 5: extroversion,
+    /// forgiveness, ambition, patience, frugal).
+    fn personalities<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f32>> {
+        matrix::<f32, TRAITS>(py, &self.inner.agents().personality)
+    }
+
+    /// Writes the scripted policy's option for every slot into `out`
+    /// (uint8, capacity), with the GIL released.
+    fn scripted_options(&self, py: Python<'_>, mut out: PyReadwriteArray1<'_, u8>) -> PyResult<()> {
+        let out = out
+            .as_slice_mut()
+            .map_err(|_| shape_err("options", "contiguous uint8".into(), "strided".into()))?;
+        let inner = &self.inner;
+        py.detach(|| inner.scripted_options(out)).py()
+    }
+
+    /// The option each slot is committed to after the last tick's
+    /// commitment window and masks (uint8, capacity).
+    fn committed_options<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.inner.committed_options().to_vec().into_pyarray(py)
+    }
+
+    /// Town-wide totals: live agent-ticks, agent-ticks with every need above
+    /// 0.3, committed option switches.
+    fn tally(&self) -> (u64, u64, u64) {
+        let t = self.inner.tally();
+        (t.agent_ticks, t.satisfied, t.switches)
+    }
+
+    /// Gives an agent a job index (-1: none); its attendance record restarts.
+    fn set_job(&mut self, slot: usize, job: i32) -> PyResult<()> {
+        self.inner.set_job(slot, job).py()
+    }
+
+    /// Moves an agent into a home venue (-1: none).
+    fn set_home(&mut self, slot: usize, home: i32) -> PyResult<()> {
+        self.inner.set_home(slot, home).py()
+    }
+
+    /// `n` uniform draws in [0, 1) from a random stream (world, events, policy).
+    fn draw<'py>(&mut self, py: Python<'py>, stream: &str, n: usize) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let stream = match stream {
+            "world" => Stream::World,
+            "events" => Stream::Events,
+            "policy" => Stream::Policy,
+            other => {
+                return Err(CoreError::InvalidArgument(format!(
+                    "unknown random stream {other:?} (world, events, policy)"
+                )))
+                .py()
+            }
+        };
+        Ok(self.inner.draw(stream, n).into_pyarray(py))
     }
 
     /// Attendance per slot (float64, capacity x 7: state, attendance ratio,

@@ -78,6 +78,8 @@ pub struct LifeCounters {
     pub neglect_ticks: u32,
     /// Ticks since spawn.
     pub age_ticks: u32,
+    /// Ticks since spawn with every need above the self-sufficiency line (0.3).
+    pub satisfied_ticks: u32,
 }
 
 /// The storage.
@@ -235,6 +237,7 @@ impl Agents {
             w.u16(c.days_without_wage);
             w.u32(c.neglect_ticks);
             w.u32(c.age_ticks);
+            w.u32(c.satisfied_ticks);
         }
     }
 
@@ -271,6 +274,7 @@ impl Agents {
                 days_without_wage: r.u16()?,
                 neglect_ticks: r.u32()?,
                 age_ticks: r.u32()?,
+                satisfied_ticks: r.u32()?,
             });
             if alive {
                 a.count += 1;

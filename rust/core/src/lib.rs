@@ -15,6 +15,7 @@ pub mod grid;
 pub mod movement;
 pub mod observe;
 pub mod pathing;
+pub mod policy;
 pub mod precondition;
 pub mod queues;
 pub mod relations;

@@ -14,6 +14,7 @@ use crate::economy::Utility;
 use crate::employment::Attendance;
 use crate::error::{CoreError, CoreResult};
 use crate::movement::Moved;
+use crate::policy::SELF_SUFFICIENT;
 use crate::precondition::FACTS;
 use crate::queues::Grant;
 use crate::rewards::{compute, RewardParams, TickFacts, N_COMPONENTS};
@@ -69,6 +70,7 @@ const TOWN: u32 = u32::MAX;
 /// Reusable per-tick scratch buffers.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scratch {
+    options: Vec<u8>,
     intents: Vec<u8>,
     moved: Vec<Moved>,
     needs_before: Vec<[f32; NEEDS]>,
@@ -189,8 +191,10 @@ impl World {
 
     /// Advances the world one tick.
     ///
-    /// `options` holds one option code per slot (see [`OPTIONS`]; dead slots
-    /// are ignored). `rewards` receives `N_COMPONENTS` components per slot
+    /// `options` holds the option proposed for each slot (see [`OPTIONS`];
+    /// dead slots are ignored); the commitment window and the masks decide
+    /// what each agent does (see `policy`), readable afterwards through
+    /// [`World::committed_options`]. `rewards` receives `N_COMPONENTS` components per slot
     /// and `totals` the clipped total per slot. Events are appended to `events`.
     pub fn step(
         &mut self,
@@ -207,20 +211,23 @@ impl World {
                 got: format!("({}, {}, {})", options.len(), rewards.len(), totals.len()),
             });
         }
+        if let Some(bad) = options.iter().find(|&&o| usize::from(o) >= OPTIONS.len()) {
+            return Err(CoreError::InvalidArgument(format!(
+                "option code {bad} outside 0..{} ({})",
+                OPTIONS.len(),
+                OPTIONS.join(", ")
+            )));
+        }
         let mut sc = std::mem::take(&mut self.scratch);
-        self.step_inner(options, rewards, totals, events, &mut sc);
+        sc.options.clear();
+        sc.options.extend_from_slice(options);
+        self.commit_options(&mut sc.options);
+        self.step_inner(rewards, totals, events, &mut sc);
         self.scratch = sc;
         Ok(())
     }
 
-    fn step_inner(
-        &mut self,
-        options: &[u8],
-        rewards: &mut [f32],
-        totals: &mut [f32],
-        events: &mut Vec<Event>,
-        sc: &mut Scratch,
-    ) {
+    fn step_inner(&mut self, rewards: &mut [f32], totals: &mut [f32], events: &mut Vec<Event>, sc: &mut Scratch) {
         let n = self.agents.capacity();
         let tick = self.tick;
         let tpd = u64::from(self.spec.economy.ticks_per_day);
@@ -298,7 +305,8 @@ impl World {
 
         // Controllers.
         let mut budget = RouteBudget::default();
-        for (s, &option) in options.iter().enumerate() {
+        for s in 0..n {
+            let option = sc.options[s];
             if !self.agents.alive[s] {
                 continue;
             }
@@ -453,6 +461,10 @@ impl World {
             let needs = self.agents.needs[s];
             let c = &mut self.agents.counters[s];
             c.age_ticks = c.age_ticks.saturating_add(1);
+            let satisfied = needs.iter().all(|&v| v > SELF_SUFFICIENT);
+            c.satisfied_ticks = c.satisfied_ticks.saturating_add(u32::from(satisfied));
+            self.tally.agent_ticks += 1;
+            self.tally.satisfied += u64::from(satisfied);
             if 1.0 - needs[0] > self.spec.hunger_collapse_deficit {
                 c.collapse_ticks = c.collapse_ticks.saturating_add(1);
             } else {

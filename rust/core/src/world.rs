@@ -15,6 +15,7 @@ use crate::grid::Grid;
 use crate::movement::Mover;
 use crate::observe::{EmbeddingSlots, ObsLayout, ObsParams, SlotParams};
 use crate::pathing::{Pathfinder, RouteStats};
+use crate::policy::{PolicyParams, Tally};
 use crate::queues::{QueueParams, Queues};
 use crate::relations::{Relations, Scaling};
 use crate::rewards::RewardParams;
@@ -95,7 +96,7 @@ impl Plan {
 }
 
 /// Snapshot format version written by [`World::to_bytes`].
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 4] = b"TWLT";
 
 /// One placed object.
@@ -162,6 +163,8 @@ pub struct WorldSpec {
     pub embedding: SlotParams,
     /// Object type names (observation channel names); `type_<i>` when empty.
     pub type_names: Vec<String>,
+    /// The scripted policy's thresholds and the commitment window.
+    pub policy: PolicyParams,
 }
 
 /// The world.
@@ -192,6 +195,7 @@ pub struct World {
     pub(crate) mover: Mover,
     pub(crate) pathfinder: Pathfinder,
     pub(crate) route_stats: RouteStats,
+    pub(crate) tally: Tally,
     /// Venue index covering each tile, or -1.
     pub(crate) venue_at: Vec<i32>,
     /// Objects inside each venue.
@@ -246,6 +250,7 @@ impl World {
         }
         let tile_code = crate::observe::tile_codes(&grid, &spec.objects, &queue_nodes);
         spec.observation.validate()?;
+        spec.policy.validate()?;
         if !spec.type_names.is_empty() && spec.type_names.len() != spec.object_types {
             return Err(CoreError::Shape {
                 what: "type_names".into(),
@@ -353,6 +358,7 @@ impl World {
             mover: Mover::default(),
             pathfinder: Pathfinder::default(),
             route_stats: RouteStats::default(),
+            tally: Tally::default(),
             venue_at,
             venue_objects,
             plans: Vec::new(),
@@ -632,6 +638,7 @@ impl World {
         w.u64(self.mover.ghost_steps);
         w.u64(self.mover.blocked);
         self.route_stats.encode(&mut w);
+        self.tally.encode(&mut w);
         w.len(self.plans.len());
         for p in &self.plans {
             p.encode(&mut w);
@@ -686,6 +693,7 @@ impl World {
         world.mover.ghost_steps = r.u64()?;
         world.mover.blocked = r.u64()?;
         world.route_stats = RouteStats::decode(&mut r)?;
+        world.tally = Tally::decode(&mut r)?;
         let n = r.len(10_000_000)?;
         world.plans = (0..n).map(|_| Plan::decode(&mut r)).collect::<CoreResult<_>>()?;
         r.finish()?;
@@ -792,6 +800,7 @@ pub(crate) mod tests {
             observation: ObsParams::default(),
             embedding: SlotParams::default(),
             type_names: Vec::new(),
+            policy: PolicyParams::default(),
         }
     }
 

@@ -1,0 +1,397 @@
+//! The scripted meta-policy and the option commitment window (SPEC §3).
+//!
+//! [`World::scripted_options`] proposes one option per agent from need
+//! thresholds and the job clock; any other policy may propose instead.
+//! Whoever proposes, [`World::commit_options`] (run at the start of every
+//! tick) decides what each agent actually does: an agent keeps its option
+//! for `commit_ticks` ticks unless a need falls below the hard threshold,
+//! its context was reset, or the option closed; a masked option becomes
+//! `wait`. Running affordances are never interrupted by a new option.
+
+use crate::agents::NEEDS;
+use crate::codec::{Reader, Writer};
+use crate::error::{CoreError, CoreResult};
+use crate::tick::OPTIONS;
+use crate::world::{Role, World};
+
+/// Option codes (see [`OPTIONS`]).
+pub const WAIT: u8 = 0;
+pub const GET_FED: u8 = 1;
+pub const GET_CLEAN: u8 = 2;
+pub const GO_TO_WORK: u8 = 3;
+pub const SHOP_GROCERIES: u8 = 4;
+pub const SLEEP: u8 = 5;
+pub const SOCIALISE: u8 = 6;
+
+/// The option that serves each need (hunger, hygiene, energy).
+const NEED_OPTIONS: [u8; NEEDS] = [GET_FED, GET_CLEAN, SLEEP];
+/// Every need above this is "self-sufficient" (SPEC §14).
+pub const SELF_SUFFICIENT: f32 = 0.3;
+/// Margin above the hard threshold a need must keep through a shift.
+const SHIFT_MARGIN: f32 = 0.05;
+/// Ticks added to the sleep duration when checking it fits before work.
+const SLEEP_SLACK: u32 = 30;
+
+/// Thresholds and timings of the scripted policy (`behavior.*`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PolicyParams {
+    /// Seek to restore a need below this (hunger, hygiene, energy).
+    pub thresholds: [f32; NEEDS],
+    /// A need below this overrides work and the commitment window.
+    pub hard: f32,
+    /// Ticks before the shift start to leave for work.
+    pub arrival_buffer: u32,
+    /// Ticks an agent keeps a newly chosen option.
+    pub commit_ticks: u16,
+    /// Shop for groceries when food items (raw + meals) fall below this.
+    pub groceries_below: u16,
+    /// Ticks before leaving for work in which needs that would not last
+    /// the shift are topped up.
+    pub prep_ticks: u32,
+}
+
+impl Default for PolicyParams {
+    fn default() -> PolicyParams {
+        PolicyParams {
+            thresholds: [0.5, 0.4, 0.35],
+            hard: 0.15,
+            arrival_buffer: 40,
+            commit_ticks: 15,
+            groceries_below: 1,
+            prep_ticks: 80,
+        }
+    }
+}
+
+impl PolicyParams {
+    /// Checks ranges (thresholds in [0, 1], hard not above any threshold).
+    pub fn validate(&self) -> CoreResult<()> {
+        let ok = |v: f32| (0.0..=1.0).contains(&v);
+        if !self.thresholds.iter().all(|&t| ok(t)) || !ok(self.hard) {
+            return Err(CoreError::InvalidArgument(format!(
+                "policy thresholds {:?} and hard {} must lie in [0, 1]",
+                self.thresholds, self.hard
+            )));
+        }
+        if self.thresholds.iter().any(|&t| self.hard > t) {
+            return Err(CoreError::InvalidArgument(format!(
+                "hard threshold {} exceeds a need threshold {:?}",
+                self.hard, self.thresholds
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Town-wide running totals for KPIs, serialised with the world.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Live agent-ticks simulated.
+    pub agent_ticks: u64,
+    /// Agent-ticks with every need above [`SELF_SUFFICIENT`].
+    pub satisfied: u64,
+    /// Times an agent's committed option changed.
+    pub switches: u64,
+}
+
+impl Tally {
+    /// Serialises the totals.
+    pub fn encode(&self, w: &mut Writer) {
+        w.u64(self.agent_ticks);
+        w.u64(self.satisfied);
+        w.u64(self.switches);
+    }
+
+    /// Restores totals written by [`Tally::encode`].
+    pub fn decode(r: &mut Reader<'_>) -> CoreResult<Tally> {
+        Ok(Tally {
+            agent_ticks: r.u64()?,
+            satisfied: r.u64()?,
+            switches: r.u64()?,
+        })
+    }
+}
+
+/// Where an agent stands against its job's clock today.
+#[derive(Debug, Clone, Copy)]
+struct ShiftClock {
+    /// Between leaving for work and the shift end.
+    in_window: bool,
+    /// Ticks until it should leave (0 while in the window).
+    until_leave: u32,
+    /// Ticks from now until the shift ends.
+    until_end: u32,
+}
+
+impl World {
+    fn shift_clock(&self, s: usize, tod: u32) -> Option<ShiftClock> {
+        let job = self.agents.job[s];
+        if job < 0 {
+            return None;
+        }
+        let tpd = self.spec.economy.ticks_per_day;
+        let terms = &self.spec.jobs[job as usize];
+        let buffer = self.spec.policy.arrival_buffer.min(tpd - 1);
+        let leave = (terms.start_tick + tpd - buffer) % tpd;
+        let length = buffer + (terms.end_tick - terms.start_tick);
+        let since_leave = (tod + tpd - leave) % tpd;
+        let in_window = length >= tpd || since_leave < length;
+        Some(ShiftClock {
+            in_window,
+            until_leave: if in_window { 0 } else { (leave + tpd - tod) % tpd },
+            until_end: (terms.end_tick + tpd - tod) % tpd,
+        })
+    }
+
+    /// Longest affordance on the objects serving `role` (0 when none).
+    fn role_duration(&self, role: Role) -> u32 {
+        let t = self.spec.roles[role as usize];
+        if t < 0 {
+            return 0;
+        }
+        self.manifest
+            .for_type(t as u16)
+            .iter()
+            .filter_map(|&id| self.manifest.get(id))
+            .map(|d| d.duration)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn scripted_one(&self, s: usize, tod: u32, mask: &[bool; OPTIONS.len()], sleep_ticks: u32) -> u8 {
+        let p = &self.spec.policy;
+        let needs = self.agents.needs[s];
+        let open = |o: u8| mask[usize::from(o)];
+        // 1. A hard need overrides everything.
+        let hard = (0..NEEDS)
+            .filter(|&i| needs[i] < p.hard && open(NEED_OPTIONS[i]))
+            .min_by(|&a, &b| needs[a].total_cmp(&needs[b]));
+        if let Some(i) = hard {
+            return NEED_OPTIONS[i];
+        }
+        // 2. Work, from leaving time to the shift end.
+        let clock = self.shift_clock(s, tod);
+        if let Some(c) = clock {
+            if c.in_window && open(GO_TO_WORK) {
+                return GO_TO_WORK;
+            }
+            // 3. Before leaving: top up what would not last the shift.
+            if c.until_leave <= p.prep_ticks {
+                for i in 0..2 {
+                    let projected = needs[i] - self.spec.decay[i] * c.until_end as f32;
+                    if projected < p.hard + SHIFT_MARGIN && open(NEED_OPTIONS[i]) {
+                        return NEED_OPTIONS[i];
+                    }
+                }
+            }
+        }
+        // 4. The most pressing need below its threshold; sleep only when it
+        //    ends before leaving for work.
+        let until_leave = clock.map_or(u32::MAX, |c| c.until_leave);
+        let soft = (0..NEEDS)
+            .filter(|&i| needs[i] < p.thresholds[i] && open(NEED_OPTIONS[i]))
+            .filter(|&i| NEED_OPTIONS[i] != SLEEP || until_leave >= sleep_ticks + SLEEP_SLACK)
+            .min_by(|&a, &b| (needs[a] / p.thresholds[a].max(1e-6)).total_cmp(&(needs[b] / p.thresholds[b].max(1e-6))));
+        if let Some(i) = soft {
+            return NEED_OPTIONS[i];
+        }
+        // 5. Groceries for the home stove.
+        let [raw, meal, _] = self.agents.inventory[s];
+        if raw + meal < p.groceries_below && open(SHOP_GROCERIES) && self.home_object(s, Role::Stove) >= 0 {
+            return SHOP_GROCERIES;
+        }
+        // 6. Idle: extroverts socialise, the others wait.
+        if open(SOCIALISE) && self.agents.personality[s][0] > 0.0 {
+            SOCIALISE
+        } else {
+            WAIT
+        }
+    }
+
+    /// Writes the scripted policy's option for every slot into `out`
+    /// (length = capacity; free slots get `wait`).
+    pub fn scripted_options(&self, out: &mut [u8]) -> CoreResult<()> {
+        let n = self.agents.capacity();
+        if out.len() != n {
+            return Err(CoreError::Shape {
+                what: "options".into(),
+                expected: n.to_string(),
+                got: out.len().to_string(),
+            });
+        }
+        let tod = (self.tick % u64::from(self.spec.economy.ticks_per_day)) as u32;
+        let sleep_ticks = self.role_duration(Role::Bed);
+        let mut mask = [false; OPTIONS.len()];
+        for (s, o) in out.iter_mut().enumerate() {
+            *o = if self.agents.alive[s] {
+                self.option_mask(s, &mut mask);
+                self.scripted_one(s, tod, &mask, sleep_ticks)
+            } else {
+                WAIT
+            };
+        }
+        Ok(())
+    }
+
+    /// Applies the commitment window and the option masks to proposed
+    /// options, in place; records each agent's committed option.
+    pub(crate) fn commit_options(&mut self, options: &mut [u8]) {
+        let hard = self.spec.policy.hard;
+        let window = self.spec.policy.commit_ticks;
+        let mut mask = [false; OPTIONS.len()];
+        for (s, proposed) in options.iter_mut().enumerate() {
+            if !self.agents.alive[s] {
+                *proposed = WAIT;
+                continue;
+            }
+            let current = self.agents.option[s];
+            if self.running[s].is_some() {
+                // Busy: the running affordance finishes first.
+                *proposed = current;
+                continue;
+            }
+            if *proposed == current {
+                self.agents.commit_ticks[s] = self.agents.commit_ticks[s].saturating_sub(1);
+                continue;
+            }
+            let urgent = self.agents.needs[s].iter().any(|&v| v < hard);
+            self.option_mask(s, &mut mask);
+            let committed = self.agents.commit_ticks[s] > 0 && !self.agents.ctx_reset[s];
+            if committed && !urgent && mask[usize::from(current)] {
+                self.agents.commit_ticks[s] -= 1;
+                *proposed = current;
+                continue;
+            }
+            if !mask[usize::from(*proposed)] {
+                *proposed = WAIT;
+            }
+            if *proposed != current {
+                self.tally.switches += 1;
+                self.agents.option[s] = *proposed;
+                self.agents.commit_ticks[s] = if *proposed == WAIT { 0 } else { window };
+            }
+        }
+    }
+
+    /// Town-wide KPI totals.
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    /// The option each agent is committed to (as of the last tick).
+    pub fn committed_options(&self) -> &[u8] {
+        &self.agents.option
+    }
+
+    /// Gives an agent a job (or none with -1); its attendance starts afresh.
+    pub fn set_job(&mut self, slot: usize, job: i32) -> CoreResult<()> {
+        self.agents.check(slot)?;
+        if job < -1 || job >= self.spec.jobs.len() as i32 {
+            return Err(CoreError::InvalidArgument(format!(
+                "job {job} outside -1..{}",
+                self.spec.jobs.len()
+            )));
+        }
+        if self.agents.job[slot] != job {
+            self.agents.job[slot] = job;
+            self.attendance[slot] = crate::employment::Record::default();
+            self.agents.counters[slot].days_without_wage = 0;
+        }
+        Ok(())
+    }
+
+    /// Moves an agent into a home venue (or none with -1).
+    pub fn set_home(&mut self, slot: usize, home: i32) -> CoreResult<()> {
+        self.agents.check(slot)?;
+        if home < -1 || home >= self.spec.venues.len() as i32 {
+            return Err(CoreError::InvalidArgument(format!("home venue {home} unknown")));
+        }
+        self.agents.home[slot] = home;
+        Ok(())
+    }
+
+    /// `n` uniform draws in [0, 1) from a stream: rare decisions made
+    /// outside the core (spawns) keep every random state in the world.
+    pub fn draw(&mut self, stream: crate::rng::Stream, n: usize) -> Vec<f64> {
+        let rng = self.rng.get(stream);
+        (0..n).map(|_| rng.next_f64()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rewards::N_COMPONENTS;
+    use crate::world::tests::{agent, spec};
+
+    fn step(w: &mut World, options: &[u8]) {
+        let n = w.agents().capacity();
+        let (mut rewards, mut totals, mut events) = (vec![0.0; n * N_COMPONENTS], vec![0.0; n], Vec::new());
+        w.step(options, &mut rewards, &mut totals, &mut events).unwrap();
+    }
+
+    #[test]
+    fn hungry_agents_choose_food_and_hard_needs_win() {
+        let mut w = World::new(spec()).unwrap();
+        let mut a = agent(2, 2);
+        a.needs = [0.3, 0.9, 0.9];
+        a.inventory = [0, 1, 0];
+        w.spawn(&a).unwrap();
+        let mut out = [9u8];
+        w.scripted_options(&mut out).unwrap();
+        assert_eq!(out[0], GET_FED);
+        w.set_need(0, 2, 0.05).unwrap();
+        w.scripted_options(&mut out).unwrap();
+        assert_eq!(out[0], SLEEP, "hard energy need beats a soft hunger");
+        assert!(w.scripted_options(&mut [0, 0]).is_err());
+    }
+
+    #[test]
+    fn commitment_holds_an_option_unless_a_need_is_hard() {
+        let mut w = World::new(spec()).unwrap();
+        let mut a = agent(2, 2);
+        a.inventory = [0, 3, 0];
+        w.spawn(&a).unwrap();
+        step(&mut w, &[SLEEP]);
+        assert_eq!(w.committed_options()[0], SLEEP);
+        step(&mut w, &[GET_FED]);
+        assert_eq!(w.committed_options()[0], SLEEP, "within the window");
+        let switches = w.tally().switches;
+        w.set_need(0, 0, 0.05).unwrap();
+        step(&mut w, &[GET_FED]);
+        assert_eq!(w.committed_options()[0], GET_FED, "a hard need breaks the window");
+        assert_eq!(w.tally().switches, switches + 1);
+    }
+
+    #[test]
+    fn masked_options_become_wait() {
+        let mut w = World::new(spec()).unwrap();
+        let mut a = agent(2, 2);
+        a.job = -1;
+        w.spawn(&a).unwrap();
+        step(&mut w, &[GO_TO_WORK]);
+        assert_eq!(w.committed_options()[0], WAIT);
+    }
+
+    #[test]
+    fn tally_counts_satisfied_agent_ticks() {
+        let mut w = World::new(spec()).unwrap();
+        w.spawn(&agent(2, 2)).unwrap();
+        let mut low = agent(3, 2);
+        low.needs = [0.1, 0.9, 0.9];
+        w.spawn(&low).unwrap();
+        step(&mut w, &[WAIT, WAIT]);
+        let t = w.tally();
+        assert_eq!((t.agent_ticks, t.satisfied), (2, 1));
+        assert_eq!(w.agents().counters[0].satisfied_ticks, 1);
+        assert_eq!(w.agents().counters[1].satisfied_ticks, 0);
+    }
+
+    #[test]
+    fn params_are_checked() {
+        let mut p = PolicyParams::default();
+        assert!(p.validate().is_ok());
+        p.hard = 0.9;
+        assert!(p.validate().is_err());
+    }
+}
