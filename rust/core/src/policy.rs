@@ -158,7 +158,7 @@ impl World {
             .unwrap_or(0)
     }
 
-    fn scripted_one(&self, s: usize, tod: u32, mask: &[bool; OPTIONS.len()], sleep_ticks: u32) -> u8 {
+    fn scripted_one(&self, s: usize, tod: u32, mask: [bool; OPTIONS.len()], sleep_ticks: u32) -> u8 {
         let p = &self.spec.policy;
         let needs = self.agents.needs[s];
         let open = |o: u8| mask[usize::from(o)];
@@ -225,7 +225,7 @@ impl World {
         for (s, o) in out.iter_mut().enumerate() {
             *o = if self.agents.alive[s] {
                 self.option_mask(s, &mut mask);
-                self.scripted_one(s, tod, &mask, sleep_ticks)
+                self.scripted_one(s, tod, mask, sleep_ticks)
             } else {
                 WAIT
             };
