@@ -113,6 +113,7 @@ fn town_with(agents: usize, observation: ObsParams) -> World {
             cooldown_ticks: 2000,
         },
         type_names: Vec::new(),
+        policy: townlet_core::policy::PolicyParams::default(),
     };
     let mut world = World::new(spec).expect("valid synthetic town");
     for i in 0..agents {
