@@ -181,7 +181,7 @@ def test_core_manifest_loads() -> None:
         assert manifest.affordances_for(object_id), f"{object_id} has no affordance"
     aff = manifest.affordances
     assert aff["sleep"].object_type == "bed"
-    assert aff["sleep"].effects.energy == pytest.approx(0.9)
+    assert aff["sleep"].effects.energy == pytest.approx(1.0)
     assert aff["eat_meal"].effects.meal == -1
     assert aff["cook"].effects == Effects(food_raw=-1, meal=1)
     assert aff["take_shower"].effects.cost_item == "shower"

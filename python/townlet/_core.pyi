@@ -62,6 +62,9 @@ class World:
     @property
     def capacity(self) -> int:
         """Number of slots (live or free); ``step`` buffers have this length."""
+    @property
+    def next_uid(self) -> int:
+        """The uid the next spawned agent gets (uids are never reused)."""
     def __len__(self) -> int: ...
     def step(
         self,

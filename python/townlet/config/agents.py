@@ -16,9 +16,11 @@ class BehaviorConfig(StrictModel):
     hard_need_threshold: float = Field(
         0.15, ge=0.0, le=1.0, description="a need below this overrides the commitment window"
     )
-    job_arrival_buffer: int = Field(40, ge=0, le=10_000, description="ticks before shift start to leave")
+    job_arrival_buffer: int = Field(
+        20, ge=0, le=10_000, description="ticks of slack, beyond the walk, to leave for work before the shift"
+    )
     pre_shift_ticks: int = Field(
-        80,
+        120,
         ge=0,
         le=10_000,
         description="before leaving for work, top up hunger or hygiene that would not last the shift",

@@ -30,9 +30,9 @@ class NeedWeights(NeedValues):
 class DecayRates(NeedValues):
     """Satiation lost per tick."""
 
-    hunger: float = Field(0.0016, ge=0.0, le=0.1)
-    hygiene: float = Field(0.0008, ge=0.0, le=0.1)
-    energy: float = Field(0.0009, ge=0.0, le=0.1)
+    hunger: float = Field(0.0012, ge=0.0, le=0.1)
+    hygiene: float = Field(0.0006, ge=0.0, le=0.1)
+    energy: float = Field(0.0005, ge=0.0, le=0.1)
 
 
 class PunctualityConfig(StrictModel):

@@ -99,6 +99,12 @@ impl World {
         self.inner.agents().capacity()
     }
 
+    /// The uid the next spawned agent gets (uids are never reused).
+    #[getter]
+    fn next_uid(&self) -> u64 {
+        self.inner.agents().next_uid()
+    }
+
     /// Number of live agents.
     fn __len__(&self) -> usize {
         self.inner.agents().len()

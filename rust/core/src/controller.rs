@@ -185,7 +185,7 @@ impl World {
         here.is_some_and(|t| self.access[object].contains(&t))
     }
 
-    fn here(&self, slot: usize) -> usize {
+    pub(crate) fn here(&self, slot: usize) -> usize {
         self.grid
             .index(self.agents.x[slot], self.agents.y[slot])
             .expect("agents stand on the grid")

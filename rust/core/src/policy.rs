@@ -27,10 +27,16 @@ pub const SOCIALISE: u8 = 6;
 const NEED_OPTIONS: [u8; NEEDS] = [GET_FED, GET_CLEAN, SLEEP];
 /// Every need above this is "self-sufficient" (SPEC §14).
 pub const SELF_SUFFICIENT: f32 = 0.3;
-/// Margin above the hard threshold a need must keep through a shift.
-const SHIFT_MARGIN: f32 = 0.05;
-/// Ticks added to the sleep duration when checking it fits before work.
+/// Margin above the self-sufficiency line a need must keep through a
+/// shift or a night.
+const TOP_UP_MARGIN: f32 = 0.05;
+/// Ticks added to the sleep duration when checking it ends before work.
 const SLEEP_SLACK: u32 = 30;
+/// Workers go to bed when the time left before leaving for work is between
+/// a night's sleep and this much more.
+const BEDTIME_WINDOW: u32 = 200;
+/// Energy at or above which a worker skips bedtime.
+const RESTED: f32 = 0.9;
 
 /// Thresholds and timings of the scripted policy (`behavior.*`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,6 +130,8 @@ struct ShiftClock {
 }
 
 impl World {
+    /// The job clock of `s`: it leaves `travel + arrival_buffer` ticks before
+    /// the shift start, `travel` being its walking distance to the site now.
     fn shift_clock(&self, s: usize, tod: u32) -> Option<ShiftClock> {
         let job = self.agents.job[s];
         if job < 0 {
@@ -131,9 +139,16 @@ impl World {
         }
         let tpd = self.spec.economy.ticks_per_day;
         let terms = &self.spec.jobs[job as usize];
-        let buffer = self.spec.policy.arrival_buffer.min(tpd - 1);
-        let leave = (terms.start_tick + tpd - buffer) % tpd;
-        let length = buffer + (terms.end_tick - terms.start_tick);
+        let kind = usize::from(self.spec.job_sites[job as usize]);
+        let travel = self
+            .site_fields
+            .get(kind)
+            .and_then(|f| f.get(self.here(s)).copied())
+            .filter(|&d| d != crate::grid::UNREACHABLE)
+            .map_or(0, u32::from);
+        let lead = (travel + self.spec.policy.arrival_buffer).min(tpd - 1);
+        let leave = (terms.start_tick + tpd - lead) % tpd;
+        let length = lead + (terms.end_tick - terms.start_tick);
         let since_leave = (tod + tpd - leave) % tpd;
         let in_window = length >= tpd || since_leave < length;
         Some(ShiftClock {
@@ -158,6 +173,18 @@ impl World {
             .unwrap_or(0)
     }
 
+    /// Before something long (a shift, a night's sleep) that ends in
+    /// `ticks`: the option for hunger or hygiene if it would fall below the
+    /// self-sufficiency line by then.
+    fn top_up(&self, s: usize, ticks: u32, mask: [bool; OPTIONS.len()]) -> Option<u8> {
+        let needs = self.agents.needs[s];
+        (0..2).find_map(|i| {
+            let projected = needs[i] - self.spec.decay[i] * ticks as f32;
+            let option = NEED_OPTIONS[i];
+            (projected < SELF_SUFFICIENT + TOP_UP_MARGIN && mask[usize::from(option)]).then_some(option)
+        })
+    }
+
     fn scripted_one(&self, s: usize, tod: u32, mask: [bool; OPTIONS.len()], sleep_ticks: u32) -> u8 {
         let p = &self.spec.policy;
         let needs = self.agents.needs[s];
@@ -177,30 +204,32 @@ impl World {
             }
             // 3. Before leaving: top up what would not last the shift.
             if c.until_leave <= p.prep_ticks {
-                for i in 0..2 {
-                    let projected = needs[i] - self.spec.decay[i] * c.until_end as f32;
-                    if projected < p.hard + SHIFT_MARGIN && open(NEED_OPTIONS[i]) {
-                        return NEED_OPTIONS[i];
-                    }
+                if let Some(o) = self.top_up(s, c.until_end, mask) {
+                    return o;
                 }
             }
         }
-        // 4. The most pressing need below its threshold; sleep only when it
-        //    ends before leaving for work.
         let until_leave = clock.map_or(u32::MAX, |c| c.until_leave);
-        let soft = (0..NEEDS)
+        let fits = until_leave >= sleep_ticks + SLEEP_SLACK;
+        // 4. Bedtime: the workers' night ends shortly before they leave.
+        let bedtime = clock.is_some() && fits && until_leave <= sleep_ticks + SLEEP_SLACK + BEDTIME_WINDOW;
+        let tired = needs[2] < p.thresholds[2];
+        if open(SLEEP) && fits && ((bedtime && needs[2] < RESTED) || tired) {
+            return self.top_up(s, sleep_ticks, mask).unwrap_or(SLEEP);
+        }
+        // 5. The most pressing need below its threshold.
+        let soft = (0..2)
             .filter(|&i| needs[i] < p.thresholds[i] && open(NEED_OPTIONS[i]))
-            .filter(|&i| NEED_OPTIONS[i] != SLEEP || until_leave >= sleep_ticks + SLEEP_SLACK)
             .min_by(|&a, &b| (needs[a] / p.thresholds[a].max(1e-6)).total_cmp(&(needs[b] / p.thresholds[b].max(1e-6))));
         if let Some(i) = soft {
             return NEED_OPTIONS[i];
         }
-        // 5. Groceries for the home stove.
+        // 6. Groceries for the home stove.
         let [raw, meal, _] = self.agents.inventory[s];
         if raw + meal < p.groceries_below && open(SHOP_GROCERIES) && self.home_object(s, Role::Stove) >= 0 {
             return SHOP_GROCERIES;
         }
-        // 6. Idle: extroverts socialise, the others wait.
+        // 7. Idle: extroverts socialise, the others wait.
         if open(SOCIALISE) && self.agents.personality[s][0] > 0.0 {
             SOCIALISE
         } else {

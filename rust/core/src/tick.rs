@@ -181,6 +181,8 @@ impl World {
             duration: run.progress as u16,
         };
         self.queues.release(object, slot as u32);
+        // The option has run its course: the next proposal is taken at once.
+        self.agents.commit_ticks[slot] = 0;
         // Done or failed: look for the next target at once (a failure may
         // have been a passing outage).
         self.plans[slot] = Plan {
