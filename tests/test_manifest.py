@@ -186,7 +186,7 @@ def test_core_manifest_loads() -> None:
     assert aff["cook"].effects == Effects(food_raw=-1, meal=1)
     assert aff["take_shower"].effects.cost_item == "shower"
     assert aff["eat_at_cafe"].effects.cost_item == "meal"
-    assert aff["eat_at_cafe"].effects.hunger == pytest.approx(0.6)
+    assert aff["eat_at_cafe"].effects.hunger == pytest.approx(0.45)
     assert aff["buy_meal"].effects.meal == 1
     assert aff["buy_groceries"].effects == Effects(cost_item="food_raw", food_raw=1)
     assert aff["work"].duration == 50
