@@ -31,8 +31,10 @@ setup: $(VENV)/.built ## create .venv, build the extension (release) and install
 
 build: setup ## alias of setup
 
-run: setup ## validate and run the default shard (CONFIG=...); runs `townlet validate` until `townlet run` lands
-	$(BIN)/townlet validate $(CONFIG)
+TICKS ?= 1000
+
+run: setup ## run the default shard (CONFIG=..., TICKS=...) and print its summary
+	$(BIN)/townlet run $(CONFIG) --ticks $(TICKS)
 
 test-rust: ## cargo test for the pure-Rust core
 	cargo test --workspace --exclude townlet-bindings --quiet

@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "EVENT_KINDS",
     "ITEMS",
     "OBSERVATION_VARIANTS",
     "OPTIONS",
@@ -20,6 +21,7 @@ __all__ = [
 
 __version__: str
 OPTIONS: list[str]
+EVENT_KINDS: list[str]
 REWARD_COMPONENTS: list[str]
 ITEMS: list[str]
 PRIMITIVES: list[str]
@@ -113,6 +115,8 @@ class World:
         """``n`` uniform draws in [0, 1) from a random stream."""
     def attendance(self) -> npt.NDArray[np.float64]:
         """Attendance per slot (capacity x 7)."""
+    def recent_absences(self, days: int) -> npt.NDArray[np.uint32]:
+        """Absences per slot within the last ``days`` days."""
     def spawn(
         self,
         x: int,

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from townlet import __version__
+from townlet.errors import TickFailure, TownletError
 from townlet.paths import resolve_config_argument
+
+if TYPE_CHECKING:
+    from townlet.config import SimulationConfig
 
 app = typer.Typer(
     name="townlet",
@@ -93,6 +100,97 @@ def validate(
         f"(sha256 {manifest.checksum})"
     )
     out.print("[green]ok[/green]")
+
+
+def _load_for_run(config: str, seed: int | None) -> SimulationConfig:
+    from townlet.validation import validate_shard
+
+    try:
+        path = resolve_config_argument(config)
+    except FileNotFoundError as exc:
+        err.print(f"{config}: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    report = validate_shard(path)
+    if not report.ok or report.config is None:
+        for problem in report.problems:
+            err.print(str(problem), markup=False)
+        err.print(f"[red]{len(report.problems)} problem(s)[/red] in {path}; nothing was run")
+        raise typer.Exit(1)
+    cfg = report.config
+    if seed is not None:
+        world = cfg.world.model_copy(update={"seed": seed})
+        cfg = cfg.model_copy(update={"world": world}).with_source(cfg.source_path)
+    return cfg
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    ticks: Annotated[int, typer.Option("--ticks", min=0, help="Ticks to simulate (a day is world.ticks_per_day).")] = 1000,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Override world.seed (the three RNG streams derive from it).")
+    ] = None,
+    stream_telemetry: Annotated[
+        bool, typer.Option("--stream-telemetry", help="Mirror every tick's telemetry payload to stdout (JSON lines).")
+    ] = False,
+    telemetry_path: Annotated[
+        Path | None, typer.Option("--telemetry-path", help="Append every tick's payload to this JSONL file.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run a headless shard for a number of ticks, then print a summary.
+
+    Telemetry is muted unless --stream-telemetry or --telemetry-path is
+    given (with --stream-telemetry the progress bar and the summary go to
+    stderr so stdout stays parseable). Exits 1 for a bad config and 2 when
+    a tick fails.
+    """
+    from townlet.core.sim_loop import SimulationLoop
+    from townlet.reports import run_summary, summary_table
+
+    cfg = _load_for_run(config, seed)
+    report_to = err if stream_telemetry else out
+    try:
+        loop = SimulationLoop(
+            cfg,
+            stream_telemetry=sys.stdout if stream_telemetry else None,
+            telemetry_path=str(telemetry_path) if telemetry_path else None,
+        )
+    except TownletError as exc:
+        err.print(f"cannot start the shard: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    try:
+        if quiet or ticks < 200:
+            loop.run_for_ticks(ticks)
+        else:
+            with Progress(
+                TextColumn("[bold]tick[/bold] {task.completed}/{task.total}"),
+                BarColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True) if stream_telemetry else out,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("run", total=ticks, rate="")
+                done = 0
+                while done < ticks:
+                    batch = min(100, ticks - done)
+                    loop.run_for_ticks(batch)
+                    done += batch
+                    rate = loop.rates()["agent_steps_per_s"]
+                    progress.update(task, completed=done, rate=f"{rate:,.0f} agent-steps/s")
+    except TickFailure as exc:
+        err.print(f"[red]tick {exc.tick} failed[/red] in stage {exc.stage}: {type(exc.cause).__name__}: ", end="")
+        err.print(str(exc.cause), markup=False)
+        loop.close()
+        raise typer.Exit(2) from None
+    loop.close()
+    summary = run_summary(loop)
+    if as_json:
+        report_to.print_json(json.dumps(summary, default=str))
+    elif not quiet:
+        report_to.print(summary_table(summary))
 
 
 def main() -> None:

@@ -74,3 +74,13 @@ class ConsoleError(TownletError):
 
 class TelemetryError(TownletError):
     """A telemetry transport or payload problem."""
+
+
+class TickFailure(TownletError):
+    """A tick raised: carries the tick, the stage it was in and the cause."""
+
+    def __init__(self, tick: int, stage: str, cause: BaseException) -> None:
+        self.tick = tick
+        self.stage = stage
+        self.cause = cause
+        super().__init__(f"tick {tick} failed in stage {stage!r}: {type(cause).__name__}: {cause}")

@@ -127,6 +127,12 @@ class WorldState:
         self._version = 0
         self._cache_key: tuple[int, int] = (-1, -1)
         self._cache: dict[str, npt.NDArray[Any]] = {}
+        self._ids_version = -1
+        self._ids_cache: tuple[npt.NDArray[np.object_], npt.NDArray[np.intp], tuple[str, ...]] = (
+            np.array([], dtype=object),
+            np.array([], dtype=np.intp),
+            (),
+        )
 
     # -- identity and lookup -------------------------------------------------
     @property
@@ -158,30 +164,42 @@ class WorldState:
         """Job name for a job index (None for -1)."""
         return self.job_names[job] if 0 <= job < len(self.job_names) else None
 
+    def _ids(self) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.intp], tuple[str, ...]]:
+        # Ids and slots change only on place/remove (which bump the version).
+        if self._ids_version != self._version:
+            alive = self.core.alive()
+            slots = np.flatnonzero(alive)
+            names = tuple(make_agent_id(int(u)) for u in self.core.uids()[slots])
+            self._ids_cache = (_frozen(np.array(names, dtype=object)), _frozen(slots), names)
+            self._ids_version = self._version
+        return self._ids_cache
+
     def _arrays(self) -> dict[str, npt.NDArray[Any]]:
         key = (self.core.tick, self._version)
         if key != self._cache_key:
-            alive = self.core.alive()
-            uids = self.core.uids()[alive]
+            slots = self.slots
             self._cache = {
-                "agent_ids": _frozen(np.array([make_agent_id(int(u)) for u in uids], dtype=object)),
-                "slots": _frozen(np.flatnonzero(alive)),
-                "positions": _frozen(self.core.positions()[alive]),
-                "needs": _frozen(self.core.needs()[alive]),
-                "wallets": _frozen(self.core.wallets()[alive]),
+                "positions": _frozen(self.core.positions()[slots]),
+                "needs": _frozen(self.core.needs()[slots]),
+                "wallets": _frozen(self.core.wallets()[slots]),
             }
             self._cache_key = key
         return self._cache
 
     @property
+    def agent_id_tuple(self) -> tuple[str, ...]:
+        """Ids of the live agents, in slot order, as a tuple."""
+        return self._ids()[2]
+
+    @property
     def agent_ids(self) -> npt.NDArray[np.object_]:
         """Ids of the live agents, in slot order (read-only)."""
-        return self._arrays()["agent_ids"]
+        return self._ids()[0]
 
     @property
     def slots(self) -> npt.NDArray[np.intp]:
         """Core slots of the live agents, in the same order (read-only)."""
-        return self._arrays()["slots"]
+        return self._ids()[1]
 
     @property
     def positions(self) -> npt.NDArray[np.int32]:

@@ -298,6 +298,15 @@ impl World {
         matrix(py, &rows)
     }
 
+    /// Absences per slot within the last `days` days (uint32, capacity).
+    fn recent_absences<'py>(&self, py: Python<'py>, days: u32) -> Bound<'py, PyArray1<u32>> {
+        let n = self.inner.agents().capacity();
+        (0..n)
+            .map(|s| self.inner.attendance(s).map_or(0, |r| r.recent_absences(days)))
+            .collect::<Vec<_>>()
+            .into_pyarray(py)
+    }
+
     /// Adds an agent; returns `(slot, uid)`.
     #[pyo3(
         signature = (x, y, needs, wallet, inventory, job=-1, home=-1, personality=None),

@@ -32,6 +32,23 @@ pub const OPTIONS: [&str; 7] = [
     "socialise",
 ];
 
+/// Event kind names, in code order (see [`EventKind`]).
+pub const EVENT_KINDS: [&str; 13] = [
+    "affordance_start",
+    "affordance_done",
+    "affordance_failed",
+    "clock_in",
+    "absent",
+    "rent_unpaid",
+    "reservation_timeout",
+    "ghost_step",
+    "power_fault",
+    "water_fault",
+    "hook",
+    "queue_refused",
+    "reward_clipped",
+];
+
 /// Event kinds; the codes are part of the Python contract.
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
