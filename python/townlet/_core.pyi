@@ -109,6 +109,10 @@ class World:
         """Live agent-ticks, agent-ticks with every need above 0.3, option switches."""
     def set_job(self, slot: int, job: int) -> None:
         """Gives an agent a job index (-1: none)."""
+    def set_wallet(self, slot: int, value: float) -> None:
+        """Sets an agent's money (finite)."""
+    def set_inventory(self, slot: int, items: tuple[int, int, int] | list[int]) -> None:
+        """Sets an agent's inventory ``(food_raw, meal, clothes_clean)``."""
     def set_home(self, slot: int, home: int) -> None:
         """Moves an agent into a home venue (-1: none)."""
     def draw(self, stream: str, n: int) -> npt.NDArray[np.float64]:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from townlet import __version__
-from townlet.errors import TickFailure, TownletError
+from townlet.errors import TickError, TownletError
 from townlet.paths import resolve_config_argument
 
 if TYPE_CHECKING:
@@ -126,17 +126,25 @@ def _load_for_run(config: str, seed: int | None) -> SimulationConfig:
 @app.command()
 def run(
     config: ConfigArg,
-    ticks: Annotated[int, typer.Option("--ticks", min=0, help="Ticks to simulate (a day is world.ticks_per_day).")] = 1000,
+    ticks: Annotated[
+        int, typer.Option("--ticks", min=0, help="Ticks to simulate (a day is world.ticks_per_day).")
+    ] = 1000,
     seed: Annotated[
-        int | None, typer.Option("--seed", min=0, help="Override world.seed (the three RNG streams derive from it).")
+        int | None,
+        typer.Option("--seed", min=0, help="Override world.seed (the three RNG streams derive from it)."),
     ] = None,
     stream_telemetry: Annotated[
-        bool, typer.Option("--stream-telemetry", help="Mirror every tick's telemetry payload to stdout (JSON lines).")
+        bool,
+        typer.Option(
+            "--stream-telemetry", help="Mirror every tick's telemetry payload to stdout (JSON lines)."
+        ),
     ] = False,
     telemetry_path: Annotated[
         Path | None, typer.Option("--telemetry-path", help="Append every tick's payload to this JSONL file.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run a headless shard for a number of ticks, then print a summary.
@@ -180,8 +188,10 @@ def run(
                     done += batch
                     rate = loop.rates()["agent_steps_per_s"]
                     progress.update(task, completed=done, rate=f"{rate:,.0f} agent-steps/s")
-    except TickFailure as exc:
-        err.print(f"[red]tick {exc.tick} failed[/red] in stage {exc.stage}: {type(exc.cause).__name__}: ", end="")
+    except TickError as exc:
+        err.print(
+            f"[red]tick {exc.tick} failed[/red] in stage {exc.stage}: {type(exc.cause).__name__}: ", end=""
+        )
         err.print(str(exc.cause), markup=False)
         loop.close()
         raise typer.Exit(2) from None

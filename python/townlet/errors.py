@@ -76,7 +76,7 @@ class TelemetryError(TownletError):
     """A telemetry transport or payload problem."""
 
 
-class TickFailure(TownletError):
+class TickError(TownletError):
     """A tick raised: carries the tick, the stage it was in and the cause."""
 
     def __init__(self, tick: int, stage: str, cause: BaseException) -> None:

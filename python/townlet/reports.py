@@ -39,7 +39,9 @@ def run_summary(loop: SimulationLoop) -> dict[str, Any]:
 def summary_table(summary: dict[str, Any]) -> Table:
     """A two-column rich table of a run summary."""
     k = summary["kpis"]
-    table = Table(title=f"townlet run: {summary['config_id']} ({summary['observation_variant']})", show_header=False)
+    table = Table(
+        title=f"townlet run: {summary['config_id']} ({summary['observation_variant']})", show_header=False
+    )
     table.add_column("metric", style="bold")
     table.add_column("value")
     exits = ", ".join(f"{r} {n}" for r, n in sorted(summary["exits"].items())) or "none"
@@ -48,16 +50,25 @@ def summary_table(summary: dict[str, Any]) -> Table:
     busiest = sorted(((v, n) for n, v in stages.items() if n != "tick"), reverse=True)[:3]
     rows = [
         ("ticks", f"{summary['ticks']:,} (now at tick {summary['final_tick']:,}, {k['days']} day(s))"),
-        ("speed", f"{summary['ticks_per_s']:,.0f} ticks/s, {summary['agent_steps_per_s']:,.0f} agent-steps/s"),
+        (
+            "speed",
+            f"{summary['ticks_per_s']:,.0f} ticks/s, {summary['agent_steps_per_s']:,.0f} agent-steps/s",
+        ),
         ("population", f"{summary['population']}"),
         ("exits / spawns", f"{exits} / {summary['spawns']} spawned ({summary['held_exits']} held by caps)"),
         ("self-sufficiency", f"{k['self_sufficiency']:.1%} of agent-ticks with every need > 0.3"),
         ("attendance", f"{k['attendance']:.1%} of shifts, {k['absences']} absence(s)"),
         ("lateness", f"{k['late_share']:.1%} of clock-ins late"),
-        ("wages vs basket", f"{k['wage_per_employed']:.2f} a day per worker vs basket {k['basket_cost']:.2f}"),
+        (
+            "wages vs basket",
+            f"{k['wage_per_employed']:.2f} a day per worker vs basket {k['basket_cost']:.2f}",
+        ),
         ("starvation incidents", f"{k['starvation_incidents']}"),
         ("option switches", f"{k['option_switch_rate']:.2%} of agent-ticks"),
-        ("employment queue", f"{summary['employment']['pending_count']} pending, {summary['employment']['exits_total']} exits"),
+        (
+            "employment queue",
+            f"{summary['employment']['pending_count']} pending, {summary['employment']['exits_total']} exits",
+        ),
         ("slowest stages", ", ".join(f"{n} {v * 1e6:.0f} us" for v, n in busiest)),
         ("slowest ticks", slow or "-"),
     ]

@@ -54,8 +54,14 @@ class KpiTracker:
         earned = world.core.attendance()[world.slots, 4]
         return dict(zip(world.agent_ids.tolist(), earned.tolist(), strict=True))
 
-    def observe(self, tick: int, kinds: npt.NDArray[np.uint8], objects: npt.NDArray[np.int32],
-                values: npt.NDArray[np.float32], outcome: LifecycleOutcome) -> None:
+    def observe(
+        self,
+        tick: int,
+        kinds: npt.NDArray[np.uint8],
+        objects: npt.NDArray[np.int32],
+        values: npt.NDArray[np.float32],
+        outcome: LifecycleOutcome,
+    ) -> None:
         """Counts one tick; closes the day after its last tick."""
         if len(kinds):
             clock = kinds == CLOCK_IN
@@ -117,7 +123,9 @@ class KpiTracker:
         if not slots:
             return 0.0
         covered = sum(
-            1 for s in slots if any(max(abs(t), abs(f), abs(r)) > 0.3 for _, t, f, r in world.core.relations(s))
+            1
+            for s in slots
+            if any(max(abs(t), abs(f), abs(r)) > 0.3 for _, t, f, r in world.core.relations(s))
         )
         return covered / len(slots)
 

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from townlet import _core
 from townlet.config import SimulationConfig
@@ -30,7 +29,7 @@ from townlet.core.artifacts import TickArtifacts
 from townlet.core.kpis import KpiTracker
 from townlet.core.rewards import RewardGuard
 from townlet.core.timing import TickTimer
-from townlet.errors import TickFailure
+from townlet.errors import TickError
 from townlet.lifecycle.manager import LifecycleManager
 from townlet.observations import ObservationBatch, ObservationBuilder, ObservationSpec
 from townlet.policy import PolicyProvider, make_policy
@@ -143,14 +142,14 @@ class SimulationLoop:
     def step(self) -> TickArtifacts:
         """Simulates one tick; returns what it produced.
 
-        An exception inside the tick is re-raised as ``TickFailure`` naming
+        An exception inside the tick is re-raised as ``TickError`` naming
         the tick and the stage.
         """
         self.stage = "console"
         try:
             return self._step()
         except Exception as exc:
-            raise TickFailure(self.world.tick, self.stage, exc) from exc
+            raise TickError(self.world.tick, self.stage, exc) from exc
 
     def _step(self) -> TickArtifacts:
         world = self.world
@@ -264,4 +263,3 @@ class SimulationLoop:
     def close(self) -> None:
         """Flushes and closes telemetry sinks."""
         self.telemetry.close()
-

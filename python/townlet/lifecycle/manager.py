@@ -84,7 +84,7 @@ class LifecycleManager:
         self.ticks_per_day = config.world.ticks_per_day
         self.exits_today = 0
         self.last_exit_tick: int | None = None
-        self.event_until = -1
+        self.event_until: int | None = None
         self.pending_spawns: list[tuple[int, bool]] = []
         self.eviction_notices: dict[str, int] = {}
         self.kill_requests: list[tuple[str, str]] = []
@@ -124,7 +124,7 @@ class LifecycleManager:
 
     def note_city_event(self, until_tick: int) -> None:
         """A city event (blackout, outage, closure) lasts until ``until_tick``: facility exits pause."""
-        self.event_until = max(self.event_until, until_tick)
+        self.event_until = until_tick if self.event_until is None else max(self.event_until, until_tick)
 
     # -- analytics --------------------------------------------------------------
     def afi(self) -> dict[str, float]:
@@ -141,7 +141,10 @@ class LifecycleManager:
         return {a: float(v) for a, v in zip(self.world.agent_ids, scores, strict=True)}
 
     def _afi_rows(
-        self, counters: npt.NDArray[np.uint32], attendance: npt.NDArray[np.float64], jobs: npt.NDArray[np.int32]
+        self,
+        counters: npt.NDArray[np.uint32],
+        attendance: npt.NDArray[np.float64],
+        jobs: npt.NDArray[np.int32],
     ) -> npt.NDArray[np.float64]:
         age = np.maximum(counters[:, AGE], 1).astype(np.float64)
         satisfied = counters[:, SATISFIED] / age
@@ -228,7 +231,10 @@ class LifecycleManager:
     def _suppressed(self, tick: int) -> bool:
         if self.training_mode:
             return False
-        if tick <= self.event_until + self.config.lifecycle.event_grace_ticks:
+        if (
+            self.event_until is not None
+            and tick <= self.event_until + self.config.lifecycle.event_grace_ticks
+        ):
             return True
         core = self.world.core
         return not (core.utility_on("power") and core.utility_on("water"))
@@ -265,8 +271,7 @@ class LifecycleManager:
         for slot in np.flatnonzero(any_trigger).tolist():
             agent_id = world.id_of_slot(slot)
             for reason in TRIGGERS:
-                mask = masks.get(reason)
-                if mask is None or not mask[slot]:
+                if reason not in masks or not masks[reason][slot]:
                     continue
                 if reason == "eviction":
                     noticed.add(agent_id)
@@ -282,7 +287,12 @@ class LifecycleManager:
                 if not self._allowed(tick):
                     if (agent_id, reason) not in self._held_now:
                         out.events.append(
-                            {"kind": "lifecycle_exit_held", "tick": tick, "agent_id": agent_id, "reason": reason}
+                            {
+                                "kind": "lifecycle_exit_held",
+                                "tick": tick,
+                                "agent_id": agent_id,
+                                "reason": reason,
+                            }
                         )
                     held_now.add((agent_id, reason))
                     out.held += 1
@@ -356,7 +366,7 @@ class LifecycleManager:
         """Restores :meth:`state` output."""
         self.exits_today = int(state["exits_today"])
         self.last_exit_tick = state["last_exit_tick"]
-        self.event_until = int(state["event_until"])
+        self.event_until = state["event_until"]
         self.pending_spawns = [(int(d), bool(j)) for d, j in state["pending_spawns"]]
         self.eviction_notices = {str(a): int(t) for a, t in state["eviction_notices"].items()}
         self.kill_requests = [(str(a), str(r)) for a, r in state["kill_requests"]]

@@ -58,9 +58,14 @@ def tick_payload(loop: SimulationLoop, artifacts: TickArtifacts) -> dict[str, An
             world.agent_ids, world.positions, world.needs, world.wallets, options, att, strict=True
         )
     ]
-    tick, kind, slot, obj, value = artifacts.core_events
+    _, kind, slot, obj, value = artifacts.core_events
     core_events = [
-        {"kind": _core.EVENT_KINDS[int(k)], "slot": int(s) if s != 0xFFFFFFFF else None, "object": int(o), "value": float(v)}
+        {
+            "kind": _core.EVENT_KINDS[int(k)],
+            "slot": int(s) if s != 0xFFFFFFFF else None,
+            "object": int(o),
+            "value": float(v),
+        }
         for k, s, o, v in zip(kind, slot, obj, value, strict=True)
     ]
     return {
@@ -113,7 +118,7 @@ class TelemetryPublisher:
         return bool(self._sinks)
 
     def queue_console_command(self, payload: Mapping[str, Any]) -> None:
-        """Queues a console command payload (``name``, ``args``, ``kwargs``, ``mode``, ``cmd_id``, ``auth``)."""
+        """Queues a console command (``name``, ``args``, ``kwargs``, ``mode``, ``cmd_id``, ``auth``)."""
         if not isinstance(payload, Mapping):
             raise TypeError(f"a console command payload is a mapping, not {type(payload).__name__}")
         self._commands.append(dict(payload))

@@ -133,7 +133,9 @@ class EmploymentExitQueue:
         """Approved entries, and unapproved entries past the review window (oldest first)."""
         window = self.config.review_window_ticks
         manual = [a for a, e in self._entries.items() if e.approved]
-        automatic = [a for a, e in self._entries.items() if not e.approved and tick - e.enqueued_tick >= window]
+        automatic = [
+            a for a, e in self._entries.items() if not e.approved and tick - e.enqueued_tick >= window
+        ]
         return manual, automatic
 
     def processed(self, agent_id: str, tick: int, manual: bool) -> None:

@@ -31,11 +31,11 @@ def halton(index: int, base: int) -> float:
 
 
 def personality(config: SimulationConfig, index: int) -> tuple[float, float, float, float, float]:
-    """Traits for the ``index``-th agent ever placed (extroversion, forgiveness,
-    ambition, patience, frugal), each in [-1, 1].
+    """Traits of the ``index``-th agent ever placed, each in [-1, 1].
 
-    All zero when ``personality.enabled`` is off; patience and frugal only
-    behind their flags.
+    The order is extroversion, forgiveness, ambition, patience, frugal. All
+    zero when ``personality.enabled`` is off; patience and frugal only behind
+    their flags.
     """
     if not config.personality.enabled:
         return (0.0, 0.0, 0.0, 0.0, 0.0)

@@ -324,6 +324,23 @@ class WorldState:
         self.core.set_need(self.slot_of(agent_id), NEEDS.index(need), value)
         self._version += 1
 
+    def set_wallet(self, agent_id: str, value: float) -> None:
+        """Sets an agent's money (in meals)."""
+        self.core.set_wallet(self.slot_of(agent_id), value)
+        self._version += 1
+
+    def set_item(self, agent_id: str, item: str, count: int) -> None:
+        """Sets how many of an item (food_raw, meal, clothes_clean) an agent carries."""
+        if item not in INVENTORY:
+            raise InvalidArgumentError(f"unknown item {item!r} (allowed: {', '.join(INVENTORY)})")
+        if not 0 <= count <= 65_535:
+            raise InvalidArgumentError(f"item count {count} outside [0, 65535]")
+        slot = self.slot_of(agent_id)
+        items = [int(v) for v in self.core.inventory()[slot]]
+        items[INVENTORY.index(item)] = count
+        self.core.set_inventory(slot, items)
+        self._version += 1
+
     # -- descriptions ------------------------------------------------------------
     def describe_agent(self, agent_id: str) -> dict[str, Any]:
         """One agent's state as plain values (console inspection, telemetry)."""

@@ -255,6 +255,16 @@ impl World {
         self.inner.set_job(slot, job).py()
     }
 
+    /// Sets an agent's money (finite).
+    fn set_wallet(&mut self, slot: usize, value: f64) -> PyResult<()> {
+        self.inner.set_wallet(slot, value).py()
+    }
+
+    /// Sets an agent's inventory `(food_raw, meal, clothes_clean)`.
+    fn set_inventory(&mut self, slot: usize, items: [u16; ITEMS]) -> PyResult<()> {
+        self.inner.set_inventory(slot, items).py()
+    }
+
     /// Moves an agent into a home venue (-1: none).
     fn set_home(&mut self, slot: usize, home: i32) -> PyResult<()> {
         self.inner.set_home(slot, home).py()

@@ -30,7 +30,7 @@ pub const SELF_SUFFICIENT: f32 = 0.3;
 /// Margin above the self-sufficiency line a need must keep through a
 /// shift or a night.
 const TOP_UP_MARGIN: f32 = 0.05;
-/// Ticks added to the sleep duration when checking it ends before work.
+/// Fewest ticks a night must end before leaving for work.
 const SLEEP_SLACK: u32 = 30;
 /// Workers go to bed when the time left before leaving for work is between
 /// a night's sleep and this much more.
@@ -210,9 +210,10 @@ impl World {
             }
         }
         let until_leave = clock.map_or(u32::MAX, |c| c.until_leave);
-        let fits = until_leave >= sleep_ticks + SLEEP_SLACK;
-        // 4. Bedtime: the workers' night ends shortly before they leave.
-        let bedtime = clock.is_some() && fits && until_leave <= sleep_ticks + SLEEP_SLACK + BEDTIME_WINDOW;
+        // A night fits when it ends with time to get ready for work.
+        let fits = until_leave >= sleep_ticks + p.prep_ticks.max(SLEEP_SLACK);
+        // 4. Bedtime: the workers' night ends shortly before they get ready.
+        let bedtime = clock.is_some() && fits && until_leave <= sleep_ticks + p.prep_ticks + BEDTIME_WINDOW;
         let tired = needs[2] < p.thresholds[2];
         if open(SLEEP) && fits && ((bedtime && needs[2] < RESTED) || tired) {
             return self.top_up(s, sleep_ticks, mask).unwrap_or(SLEEP);
@@ -267,7 +268,6 @@ impl World {
     pub(crate) fn commit_options(&mut self, options: &mut [u8]) {
         let hard = self.spec.policy.hard;
         let window = self.spec.policy.commit_ticks;
-        let mut mask = [false; OPTIONS.len()];
         for (s, proposed) in options.iter_mut().enumerate() {
             if !self.agents.alive[s] {
                 *proposed = WAIT;
@@ -279,19 +279,18 @@ impl World {
                 *proposed = current;
                 continue;
             }
-            if *proposed == current {
+            if *proposed == current && self.option_open(s, current) {
                 self.agents.commit_ticks[s] = self.agents.commit_ticks[s].saturating_sub(1);
                 continue;
             }
             let urgent = self.agents.needs[s].iter().any(|&v| v < hard);
-            self.option_mask(s, &mut mask);
             let committed = self.agents.commit_ticks[s] > 0 && !self.agents.ctx_reset[s];
-            if committed && !urgent && mask[usize::from(current)] {
+            if *proposed != current && committed && !urgent && self.option_open(s, current) {
                 self.agents.commit_ticks[s] -= 1;
                 *proposed = current;
                 continue;
             }
-            if !mask[usize::from(*proposed)] {
+            if !self.option_open(s, *proposed) {
                 *proposed = WAIT;
             }
             if *proposed != current {
@@ -326,6 +325,23 @@ impl World {
             self.attendance[slot] = crate::employment::Record::default();
             self.agents.counters[slot].days_without_wage = 0;
         }
+        Ok(())
+    }
+
+    /// Sets an agent's money (finite; may be negative for debt).
+    pub fn set_wallet(&mut self, slot: usize, value: f64) -> CoreResult<()> {
+        self.agents.check(slot)?;
+        if !value.is_finite() {
+            return Err(CoreError::InvalidArgument(format!("wallet {value} must be finite")));
+        }
+        self.agents.wallet[slot] = value;
+        Ok(())
+    }
+
+    /// Sets an agent's inventory (`food_raw`, meal, `clothes_clean`).
+    pub fn set_inventory(&mut self, slot: usize, items: [u16; crate::agents::ITEMS]) -> CoreResult<()> {
+        self.agents.check(slot)?;
+        self.agents.inventory[slot] = items;
         Ok(())
     }
 

@@ -22,27 +22,40 @@ impl World {
         self.home_object(s, role) >= 0
     }
 
-    /// Options (see `tick::OPTIONS`): wait always; an option is open when its
-    /// target exists for this agent and it can pay for it.
-    pub(crate) fn option_mask(&self, s: usize, out: &mut [bool]) {
+    /// Whether option `o` (see `tick::OPTIONS`) is open for agent `s`: wait
+    /// always; the others when their target exists for this agent and it
+    /// can pay for it.
+    pub(crate) fn option_open(&self, s: usize, o: u8) -> bool {
         let a = &self.agents;
-        let [raw, meal, _] = a.inventory[s];
-        let wallet = a.wallet[s];
-        let water = self.economy.utility_on(Utility::Water, self.tick);
-        let job = a.job[s];
-        out[0] = true;
-        out[1] = (meal > 0 && self.home_has(s, Role::Fridge))
-            || (raw > 0 && self.home_has(s, Role::Stove))
-            || (self.role_exists(Role::Till) && wallet >= self.economy.price(MEAL));
-        out[2] = water && self.home_has(s, Role::Shower);
-        out[3] = job >= 0
-            && self
-                .site_fields
-                .get(usize::from(self.spec.job_sites[job as usize]))
-                .is_some_and(|f| !f.is_empty());
-        out[4] = self.role_exists(Role::Shelf) && wallet >= self.economy.price(FOOD_RAW);
-        out[5] = self.home_has(s, Role::Bed);
-        out[6] = self.role_exists(Role::Bench);
+        match o {
+            0 => true,
+            1 => {
+                let [raw, meal, _] = a.inventory[s];
+                (meal > 0 && self.home_has(s, Role::Fridge))
+                    || (raw > 0 && self.home_has(s, Role::Stove))
+                    || (self.role_exists(Role::Till) && a.wallet[s] >= self.economy.price(MEAL))
+            }
+            2 => self.economy.utility_on(Utility::Water, self.tick) && self.home_has(s, Role::Shower),
+            3 => {
+                let job = a.job[s];
+                job >= 0
+                    && self
+                        .site_fields
+                        .get(usize::from(self.spec.job_sites[job as usize]))
+                        .is_some_and(|f| !f.is_empty())
+            }
+            4 => self.role_exists(Role::Shelf) && a.wallet[s] >= self.economy.price(FOOD_RAW),
+            5 => self.home_has(s, Role::Bed),
+            6 => self.role_exists(Role::Bench),
+            _ => false,
+        }
+    }
+
+    /// Every option's [`World::option_open`] for agent `s`.
+    pub(crate) fn option_mask(&self, s: usize, out: &mut [bool]) {
+        for (o, open) in out.iter_mut().enumerate() {
+            *open = self.option_open(s, o as u8);
+        }
     }
 
     /// Primitives (see [`PRIMITIVES`]).
