@@ -11,6 +11,7 @@ __all__ = [
     "OBSERVATION_VARIANTS",
     "OPTIONS",
     "PRIMITIVES",
+    "TRIGGER_BITS",
     "REWARD_COMPONENTS",
     "Precondition",
     "World",
@@ -22,6 +23,7 @@ __all__ = [
 __version__: str
 OPTIONS: list[str]
 EVENT_KINDS: list[str]
+TRIGGER_BITS: list[str]
 REWARD_COMPONENTS: list[str]
 ITEMS: list[str]
 PRIMITIVES: list[str]
@@ -105,8 +107,10 @@ class World:
         """Writes the scripted policy's option for every slot into ``out``."""
     def committed_options(self) -> npt.NDArray[np.uint8]:
         """The option each slot is committed to after the last tick."""
-    def tally(self) -> tuple[int, int, int]:
-        """Live agent-ticks, agent-ticks with every need above 0.3, option switches."""
+    def tally(self) -> dict[str, int]:
+        """Town-wide running totals (agent_ticks, satisfied, switches, clock_ins, ...)."""
+    def set_lifecycle_params(self, params: dict[str, int]) -> None:
+        """Replaces the exit-trigger thresholds."""
     def set_job(self, slot: int, job: int) -> None:
         """Gives an agent a job index (-1: none)."""
     def set_wallet(self, slot: int, value: float) -> None:

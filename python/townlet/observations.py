@@ -147,7 +147,9 @@ class ObservationBuilder:
         self.spec = ObservationSpec.from_world(world)
         self.reuse_warning_threshold = reuse_warning_threshold
         self._forced_seen = world.slot_stats()[1]
-        self._ids_key: npt.NDArray[np.uint64] | None = None
+        self._live_key: tuple[int, int, int] = (-1, -1, -1)
+        self._slots: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        self._all_live = True
         self._ids: tuple[str, ...] = ()
         self._capacity = -1
         self._allocate(world.capacity)
@@ -164,15 +166,16 @@ class ObservationBuilder:
         }
 
     def _check_slots(self) -> None:
-        stats = self.slot_stats
-        forced = int(stats["forced_reuses"])
-        if forced > self._forced_seen and stats["forced_reuse_rate"] > self.reuse_warning_threshold:
-            logger.warning(
-                "embedding slots reused before their cooldown: %d forced reuses (rate %.3f); "
-                "raise embedding_allocator.max_slots or lower cooldown_ticks",
-                forced,
-                stats["forced_reuse_rate"],
-            )
+        _, forced, _ = self.world.slot_stats()
+        if forced > self._forced_seen:
+            stats = self.slot_stats
+            if stats["forced_reuse_rate"] > self.reuse_warning_threshold:
+                logger.warning(
+                    "embedding slots reused before their cooldown: %d forced reuses (rate %.3f); "
+                    "raise embedding_allocator.max_slots or lower cooldown_ticks",
+                    forced,
+                    stats["forced_reuse_rate"],
+                )
         self._forced_seen = forced
 
     def _allocate(self, capacity: int) -> None:
@@ -191,10 +194,17 @@ class ObservationBuilder:
             self._allocate(world.capacity)
         world.observe(self._map, self._features, self._options, self._primitives)
         self._check_slots()
-        alive = world.alive()
-        uids = world.uids()
-        if alive.all():
-            slots = np.arange(len(alive))
+        # The live set changes only on spawn (next_uid moves) and removal
+        # (the count drops without a spawn): both change this key.
+        key = (len(world), world.next_uid, world.capacity)
+        if key != self._live_key:
+            alive = world.alive()
+            self._slots = np.flatnonzero(alive)
+            self._all_live = bool(alive.all())
+            self._ids = tuple(agent_id(int(u)) for u in world.uids()[self._slots])
+            self._live_key = key
+        slots = self._slots
+        if self._all_live:
             rows: tuple[FloatArray | None, FloatArray, BoolArray, BoolArray] = (
                 self._map,
                 self._features,
@@ -202,18 +212,12 @@ class ObservationBuilder:
                 self._primitives,
             )
         else:
-            slots = np.flatnonzero(alive)
             rows = (
                 self._map[slots] if self._map is not None else None,
                 self._features[slots],
                 self._options[slots],
                 self._primitives[slots],
             )
-        live = uids[slots]
-        if self._ids_key is None or not np.array_equal(live, self._ids_key):
-            # Names change only on spawn and exit: rebuilt then, not every tick.
-            self._ids_key = live
-            self._ids = tuple(agent_id(int(u)) for u in live)
         return ObservationBatch(
             spec=self.spec,
             agent_ids=self._ids,

@@ -45,6 +45,7 @@ class RewardGuard:
         self._m2 = 0.0
         self.episode_clips = 0
         self.muted_positive = 0
+        self._quiet_any = -1
 
     @property
     def std(self) -> float:
@@ -61,48 +62,53 @@ class RewardGuard:
         self,
         tick: int,
         totals: Float32Array,
-        live: npt.NDArray[np.bool_],
-        near_death: npt.NDArray[np.bool_] | None,
+        live: npt.NDArray[np.intp],
+        near_death: list[int],
         exited_slots: list[int],
     ) -> Float32Array:
         """Final rewards per slot (float32, capacity) for the tick just simulated.
 
-        ``live`` marks the slots that were alive during the tick (exited
-        agents included); their rewards feed the running statistics.
+        ``live`` lists the slots alive during the tick (exited agents
+        included); their rewards feed the running statistics.
+        ``near_death`` lists slots with an armed exit trigger or close to a
+        fatal collapse.
         """
         n = len(totals)
         self._fit(n)
         rewards = totals.astype(np.float64)
         if self.window > 0:
-            if near_death is not None and near_death.any():
-                hit = np.flatnonzero(near_death[:n])
-                self._quiet_until[hit] = tick + self.window
-            quiet = self._quiet_until[:n] >= tick
-            muted = quiet & (rewards > 0)
-            if muted.any():
-                self.muted_positive += int(np.count_nonzero(muted))
-                rewards[muted] = 0.0
+            if near_death:
+                self._quiet_until[near_death] = tick + self.window
+                self._quiet_any = max(self._quiet_any, tick + self.window)
+            if self._quiet_any >= tick:
+                muted = (self._quiet_until[:n] >= tick) & (rewards > 0)
+                if muted.any():
+                    self.muted_positive += int(np.count_nonzero(muted))
+                    rewards[muted] = 0.0
         if exited_slots:
             rewards[exited_slots] += self.terminal_penalty
         episode = self._episode[:n]
-        updated = np.clip(episode + rewards, -self.episode_clip, self.episode_clip)
-        clipped = updated != episode + rewards
-        if clipped.any():
-            self.episode_clips += int(np.count_nonzero(clipped & live))
-            rewards = updated - episode
-        self._episode[:n] = updated
+        updated = episode + rewards
+        limit = self.episode_clip
+        if updated.max(initial=0.0) > limit or updated.min(initial=0.0) < -limit:
+            clipped = np.clip(updated, -limit, limit)
+            self.episode_clips += int(np.count_nonzero(clipped[live] != updated[live]))
+            rewards = clipped - episode
+            updated = clipped
+        episode[:] = updated
         if exited_slots:
             self._episode[exited_slots] = 0.0
             self._quiet_until[exited_slots] = -1
-        self._update_stats(rewards[live])
+        self._update_stats(rewards if len(live) == n else rewards[live])
         return rewards.astype(np.float32)
 
     def _update_stats(self, batch: npt.NDArray[np.float64]) -> None:
         k = len(batch)
         if k == 0:
             return
-        mean_b = float(batch.mean())
-        m2_b = float(((batch - mean_b) ** 2).sum())
+        mean_b = float(batch.sum()) / k
+        centred = batch - mean_b
+        m2_b = float(np.dot(centred, centred))
         total = self.count + k
         delta = mean_b - self.mean
         self.mean += delta * k / total
@@ -130,6 +136,7 @@ class RewardGuard:
         return {
             "episode": self._episode.tolist(),
             "quiet_until": self._quiet_until.tolist(),
+            "quiet_any": self._quiet_any,
             "count": self.count,
             "mean": self.mean,
             "m2": self._m2,
@@ -141,6 +148,7 @@ class RewardGuard:
         """Restores :meth:`state` output."""
         self._episode = np.asarray(state["episode"], dtype=np.float64)
         self._quiet_until = np.asarray(state["quiet_until"], dtype=np.int64)
+        self._quiet_any = int(state["quiet_any"])
         self.count = int(state["count"])
         self.mean = float(state["mean"])
         self._m2 = float(state["m2"])

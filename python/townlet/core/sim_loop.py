@@ -37,7 +37,6 @@ from townlet.telemetry.publisher import TelemetryPublisher
 from townlet.world.state import WorldState
 
 ConsoleHandler = Callable[[dict[str, Any]], dict[str, Any]]
-ABSENT = _core.EVENT_KINDS.index("absent")
 N_COMPONENTS = len(_core.REWARD_COMPONENTS)
 
 
@@ -87,7 +86,7 @@ class SimulationLoop:
         self._fit_buffers()
         self._observations = self._builder.build() if self._builder is not None else None
         self._last: TickArtifacts | None = None
-        self._start_agent_ticks = self.world.core.tally()[0]
+        self._start_agent_ticks = self.world.core.tally()["agent_ticks"]
 
     # -- wiring ----------------------------------------------------------------
     def attach_console(self, handler: ConsoleHandler | None) -> None:
@@ -164,21 +163,20 @@ class SimulationLoop:
         self.policy.decide(world, self._observations, self._options)
         timer.lap("policy")
         self.stage = "core"
-        live = core.alive()
         ids = world.agent_id_tuple
         rows = world.slots
         events = core.step(self._options, self._components, self._totals)
         timer.lap("core")
         self.stage = "lifecycle"
-        kinds = events[1]
-        absent = events[2][kinds == ABSENT] if len(kinds) else None
-        outcome = self.lifecycle.evaluate(tick, absent)
+        outcome = self.lifecycle.evaluate(tick, events)
         timer.lap("lifecycle")
         self.stage = "rewards"
         exited = [r.slot for r in outcome.exits]
-        final = self.reward_guard.finalise(tick, self._totals, live, outcome.near_death, exited)
-        rewards = final[rows]
-        components = self._components[rows]
+        final = self.reward_guard.finalise(tick, self._totals, rows, outcome.near_death, exited)
+        if len(rows) == len(final):
+            rewards, components = final, self._components.copy()
+        else:
+            rewards, components = final[rows], self._components[rows]
         timer.lap("rewards")
         self.stage = "observations"
         if self._builder is not None:
@@ -199,7 +197,7 @@ class SimulationLoop:
             spawned=outcome.spawned,
             timings=dict(timer.last),
         )
-        self.kpis.observe(tick, kinds, events[3], events[4], outcome)
+        self.kpis.observe(tick, outcome)
         self.telemetry.publish_tick(self, artifacts)
         timer.lap("telemetry")
         timer.finish(tick)
@@ -244,7 +242,7 @@ class SimulationLoop:
     def rates(self) -> dict[str, float]:
         """Ticks per second and agent-steps per second over the run so far."""
         seconds = self.timer.seconds
-        steps = self.world.core.tally()[0] - self._start_agent_ticks
+        steps = self.world.core.tally()["agent_ticks"] - self._start_agent_ticks
         return {
             "ticks_per_s": self.timer.ticks / seconds if seconds else 0.0,
             "agent_steps_per_s": steps / seconds if seconds else 0.0,

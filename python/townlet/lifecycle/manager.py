@@ -30,13 +30,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from townlet import _core
 from townlet.config import SimulationConfig
 from townlet.errors import InvalidArgumentError
+from townlet.world.spec import lifecycle_params
 from townlet.world.state import WorldState
 
 # Counter columns of ``World.counters()``.
 COLLAPSE, UNPAID, NO_WAGE, NEGLECT, AGE, SATISFIED = range(6)
-TRIGGERS = ("hunger_collapse", "eviction", "unemployment", "neglect", "age_out")
+# Trigger bits, in the core's bit order (``townlet._core.TRIGGER_BITS``).
+TRIGGERS = tuple(_core.TRIGGER_BITS[:5])
+ABSENT = _core.EVENT_KINDS.index("absent")
+TRIGGER = _core.EVENT_KINDS.index("trigger")
+CoreEvents = tuple[
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.uint8],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.int32],
+    npt.NDArray[np.float32],
+]
 FACILITY_CAUSED = frozenset({"hunger_collapse", "neglect"})
 MORTAL = frozenset({"hunger_collapse", "neglect", "age_out"})
 
@@ -62,8 +74,7 @@ class LifecycleOutcome:
     spawned: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     held: int = 0
-    starvation_incidents: int = 0
-    near_death: npt.NDArray[np.bool_] | None = None
+    near_death: list[int] = field(default_factory=list)
 
 
 class LifecycleManager:
@@ -91,7 +102,6 @@ class LifecycleManager:
         self.exit_counts: dict[str, int] = {}
         self.spawns_total = 0
         self.held_total = 0
-        self.starvation_total = 0
         self._held_now: set[tuple[str, str]] = set()
 
     # -- console entry points ------------------------------------------------
@@ -121,6 +131,7 @@ class LifecycleManager:
         if not 1 <= ticks <= 100_000:
             raise InvalidArgumentError(f"death threshold {ticks} outside [1, 100000]")
         self.hunger_collapse_ticks = ticks
+        self.world.core.set_lifecycle_params(lifecycle_params(self.config, ticks))
 
     def note_city_event(self, until_tick: int) -> None:
         """A city event (blackout, outage, closure) lasts until ``until_tick``: facility exits pause."""
@@ -156,24 +167,21 @@ class LifecycleManager:
         return result
 
     # -- the evaluation -----------------------------------------------------------
-    def evaluate(self, tick: int, absent_slots: npt.NDArray[np.uint32] | None = None) -> LifecycleOutcome:
-        """Runs exits and spawns for the tick just simulated."""
+    def evaluate(self, tick: int, events: CoreEvents | None = None) -> LifecycleOutcome:
+        """Runs exits and spawns for the tick just simulated (``events``: that tick's core events)."""
         world = self.world
         out = LifecycleOutcome()
         if tick > 0 and tick % self.ticks_per_day == 0:
             self._new_day(out, tick)
-        if absent_slots is not None and len(absent_slots):
-            self._consider_absences(absent_slots, tick)
-        core = world.core
-        counters = core.counters()
-        alive = core.alive()
-        out.starvation_incidents = int(np.count_nonzero(alive & (counters[:, COLLAPSE] == 1)))
-        self.starvation_total += out.starvation_incidents
-        near = alive & (
-            counters[:, COLLAPSE] + self.config.rewards.clip.no_positive_within_death_ticks
-            >= self.hunger_collapse_ticks
-        )
-        out.near_death = near
+        triggered: list[tuple[int, int]] = []
+        if events is not None and len(events[1]):
+            kinds, slots, values = events[1], events[2], events[4]
+            absent = kinds == ABSENT
+            if absent.any():
+                self._consider_absences(slots[absent], tick)
+            armed = kinds == TRIGGER
+            if armed.any():
+                triggered = list(zip(slots[armed].tolist(), values[armed].astype(np.int64).tolist(), strict=True))
         self._spawn_due(out, tick)
         for agent_id, reason in self.kill_requests:
             if world.has_agent(agent_id):
@@ -193,7 +201,7 @@ class LifecycleManager:
             if world.has_agent(agent_id):
                 world.employment.processed(agent_id, tick, manual=False)
                 self._exit(out, agent_id, "employment_exit", tick, automatic=True)
-        self._triggers(out, counters, alive, tick)
+        self._triggers(out, triggered, tick)
         self.held_total += out.held
         return out
 
@@ -239,46 +247,30 @@ class LifecycleManager:
         core = self.world.core
         return not (core.utility_on("power") and core.utility_on("water"))
 
-    def _triggers(
-        self, out: LifecycleOutcome, counters: npt.NDArray[np.uint32], alive: npt.NDArray[np.bool_], tick: int
-    ) -> None:
-        cfg = self.config.lifecycle
-        tpd = self.ticks_per_day
-        masks = {
-            "hunger_collapse": counters[:, COLLAPSE] >= self.hunger_collapse_ticks,
-            "eviction": counters[:, UNPAID] >= cfg.eviction_unpaid_days,
-            "unemployment": counters[:, NO_WAGE] >= cfg.unemployment_days,
-            "neglect": counters[:, NEGLECT] >= cfg.neglect_day_fraction * tpd,
-        }
-        if cfg.age_out_days is not None:
-            masks["age_out"] = counters[:, AGE] >= cfg.age_out_days * tpd
-        if not self.mortality_enabled:
-            for reason in MORTAL:
-                masks.pop(reason, None)
-        any_trigger = np.zeros_like(alive)
-        for mask in masks.values():
-            any_trigger |= mask
-        any_trigger &= alive
-        if not any_trigger.any():
+    def _triggers(self, out: LifecycleOutcome, triggered: list[tuple[int, int]], tick: int) -> None:
+        if not triggered:
             self.eviction_notices.clear()
             self._held_now.clear()
             return
-        assert out.near_death is not None
-        out.near_death |= any_trigger
+        cfg = self.config.lifecycle
         world = self.world
         noticed = set()
         held_now = set()
-        for slot in np.flatnonzero(any_trigger).tolist():
+        near = []
+        for slot, bits in triggered:
             agent_id = world.id_of_slot(slot)
-            for reason in TRIGGERS:
-                if reason not in masks or not masks[reason][slot]:
+            if not world.has_agent(agent_id):
+                continue  # left earlier this tick (a kill or an approved exit)
+            near.append(slot)
+            for bit, reason in enumerate(TRIGGERS):
+                if not bits & (1 << bit) or (reason in MORTAL and not self.mortality_enabled):
                     continue
                 if reason == "eviction":
                     noticed.add(agent_id)
                     first = self.eviction_notices.setdefault(agent_id, tick)
                     if first == tick:
                         out.events.append({"kind": "eviction_notice", "tick": tick, "agent_id": agent_id})
-                    if tick - first < cfg.eviction_recovery_days * tpd:
+                    if tick - first < cfg.eviction_recovery_days * self.ticks_per_day:
                         continue
                 if reason in FACILITY_CAUSED and self._suppressed(tick):
                     held_now.add((agent_id, reason))
@@ -287,18 +279,14 @@ class LifecycleManager:
                 if not self._allowed(tick):
                     if (agent_id, reason) not in self._held_now:
                         out.events.append(
-                            {
-                                "kind": "lifecycle_exit_held",
-                                "tick": tick,
-                                "agent_id": agent_id,
-                                "reason": reason,
-                            }
+                            {"kind": "lifecycle_exit_held", "tick": tick, "agent_id": agent_id, "reason": reason}
                         )
                     held_now.add((agent_id, reason))
                     out.held += 1
                     continue
                 self._exit(out, agent_id, reason, tick, automatic=True)
                 break
+        out.near_death = near
         self.eviction_notices = {a: t for a, t in self.eviction_notices.items() if a in noticed}
         self._held_now = held_now
 
@@ -354,7 +342,6 @@ class LifecycleManager:
             "exit_counts": dict(self.exit_counts),
             "spawns_total": self.spawns_total,
             "held_total": self.held_total,
-            "starvation_total": self.starvation_total,
             "held_now": sorted(list(h) for h in self._held_now),
             "mortality_enabled": self.mortality_enabled,
             "max_exits_per_day": self.max_exits_per_day,
@@ -373,10 +360,10 @@ class LifecycleManager:
         self.exit_counts = {str(k): int(v) for k, v in state["exit_counts"].items()}
         self.spawns_total = int(state["spawns_total"])
         self.held_total = int(state["held_total"])
-        self.starvation_total = int(state["starvation_total"])
         self._held_now = {(str(a), str(r)) for a, r in state["held_now"]}
         self.mortality_enabled = bool(state["mortality_enabled"])
         self.max_exits_per_day = int(state["max_exits_per_day"])
         low, high = state["spawn_delay"]
         self.spawn_delay = (int(low), int(high))
         self.hunger_collapse_ticks = int(state["hunger_collapse_ticks"])
+        self.world.core.set_lifecycle_params(lifecycle_params(self.config, self.hunger_collapse_ticks))

@@ -38,6 +38,20 @@ def _stream_seeds(config: SimulationConfig) -> list[int | None]:
     return [rng.world, rng.events, rng.policy]
 
 
+def lifecycle_params(config: SimulationConfig, collapse_ticks: int) -> dict[str, int]:
+    """The core's exit-trigger thresholds (``lifecycle.*`` in ticks and days)."""
+    life = config.lifecycle
+    tpd = config.world.ticks_per_day
+    return {
+        "collapse_ticks": collapse_ticks,
+        "eviction_days": life.eviction_unpaid_days,
+        "unemployment_days": life.unemployment_days,
+        "neglect_ticks": max(1, int(life.neglect_day_fraction * tpd)),
+        "age_ticks": life.age_out_days * tpd if life.age_out_days is not None else 0,
+        "near_window": config.rewards.clip.no_positive_within_death_ticks,
+    }
+
+
 def build_world_spec(
     config: SimulationConfig, layout: Layout, manifest: AffordanceManifest
 ) -> dict[str, Any]:
@@ -166,6 +180,7 @@ def build_world_spec(
         "enforce_job_loop": config.employment.enforce_job_loop,
         "ghost_step_after": config.queue_fairness.ghost_step_after,
         "route_budget": config.world.route_budget,
+        "lifecycle": lifecycle_params(config, config.lifecycle.hunger_collapse_ticks),
         "policy": {
             "thresholds": [behavior.hunger_threshold, behavior.hygiene_threshold, behavior.energy_threshold],
             "hard": behavior.hard_need_threshold,

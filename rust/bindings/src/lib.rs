@@ -23,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<world::World>()?;
     m.add("OPTIONS", townlet_core::tick::OPTIONS.to_vec())?;
     m.add("EVENT_KINDS", townlet_core::tick::EVENT_KINDS.to_vec())?;
+    m.add("TRIGGER_BITS", townlet_core::lifecycle::TRIGGER_BITS.to_vec())?;
     m.add("REWARD_COMPONENTS", townlet_core::rewards::COMPONENTS.to_vec())?;
     m.add("ITEMS", townlet_core::economy::ITEMS.to_vec())?;
     m.add("PRIMITIVES", townlet_core::observe::PRIMITIVES.to_vec())?;

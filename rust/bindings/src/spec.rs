@@ -9,6 +9,7 @@ use townlet_core::affordances::{AffordanceDef, Effects};
 use townlet_core::economy::{EconomyParams, FaultParams};
 use townlet_core::employment::JobTerms;
 use townlet_core::observe::{ObsParams, SlotParams, Variant};
+use townlet_core::lifecycle::LifecycleParams;
 use townlet_core::policy::PolicyParams;
 use townlet_core::precondition::Program;
 use townlet_core::queues::QueueParams;
@@ -221,6 +222,7 @@ pub fn world_spec(d: &Bound<'_, PyDict>) -> PyResult<WorldSpec> {
         groceries_below: get(&pol, "groceries_below")?,
         prep_ticks: get(&pol, "prep_ticks")?,
     };
+    let lifecycle = lifecycle_params(&sub(d, "lifecycle")?)?;
     Ok(WorldSpec {
         width,
         height,
@@ -251,5 +253,19 @@ pub fn world_spec(d: &Bound<'_, PyDict>) -> PyResult<WorldSpec> {
         embedding,
         type_names: get(d, "type_names")?,
         policy,
+        lifecycle,
+    })
+}
+
+/// Exit-trigger thresholds from a dict (`collapse_ticks`, `eviction_days`,
+/// `unemployment_days`, `neglect_ticks`, `age_ticks`, `near_window`).
+pub fn lifecycle_params(d: &Bound<'_, PyDict>) -> PyResult<LifecycleParams> {
+    Ok(LifecycleParams {
+        collapse_ticks: get(d, "collapse_ticks")?,
+        eviction_days: get(d, "eviction_days")?,
+        unemployment_days: get(d, "unemployment_days")?,
+        neglect_ticks: get(d, "neglect_ticks")?,
+        age_ticks: get(d, "age_ticks")?,
+        near_window: get(d, "near_window")?,
     })
 }

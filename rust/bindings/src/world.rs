@@ -243,11 +243,28 @@ impl World {
         self.inner.committed_options().to_vec().into_pyarray(py)
     }
 
-    /// Town-wide totals: live agent-ticks, agent-ticks with every need above
-    /// 0.3, committed option switches.
-    fn tally(&self) -> (u64, u64, u64) {
+    /// Town-wide running totals: `agent_ticks` (live agent-ticks),
+    /// `satisfied` (of which every need above 0.3), `switches` (committed
+    /// option changes), `clock_ins`, `late_clock_ins`, `late_ticks`,
+    /// `absences`, `starvation_onsets` (hunger collapses begun).
+    fn tally<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let t = self.inner.tally();
-        (t.agent_ticks, t.satisfied, t.switches)
+        let d = PyDict::new(py);
+        d.set_item("agent_ticks", t.agent_ticks)?;
+        d.set_item("satisfied", t.satisfied)?;
+        d.set_item("switches", t.switches)?;
+        d.set_item("clock_ins", t.clock_ins)?;
+        d.set_item("late_clock_ins", t.late_clock_ins)?;
+        d.set_item("late_ticks", t.late_ticks)?;
+        d.set_item("absences", t.absences)?;
+        d.set_item("starvation_onsets", t.starvation_onsets)?;
+        Ok(d)
+    }
+
+    /// Replaces the exit-trigger thresholds (same keys as the spec's `lifecycle`).
+    fn set_lifecycle_params(&mut self, params: &Bound<'_, PyDict>) -> PyResult<()> {
+        let p = crate::spec::lifecycle_params(params)?;
+        self.inner.set_lifecycle_params(p).py()
     }
 
     /// Gives an agent a job index (-1: none); its attendance record restarts.

@@ -114,6 +114,7 @@ fn town_with(agents: usize, observation: ObsParams) -> World {
         },
         type_names: Vec::new(),
         policy: townlet_core::policy::PolicyParams::default(),
+        lifecycle: townlet_core::lifecycle::LifecycleParams::default(),
     };
     let mut world = World::new(spec).expect("valid synthetic town");
     for i in 0..agents {

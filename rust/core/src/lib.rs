@@ -12,6 +12,7 @@ pub mod economy;
 pub mod employment;
 pub mod error;
 pub mod grid;
+pub mod lifecycle;
 pub mod movement;
 pub mod observe;
 pub mod pathing;

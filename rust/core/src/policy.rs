@@ -11,6 +11,7 @@
 use crate::agents::NEEDS;
 use crate::codec::{Reader, Writer};
 use crate::error::{CoreError, CoreResult};
+use crate::lifecycle::LifecycleParams;
 use crate::tick::OPTIONS;
 use crate::world::{Role, World};
 
@@ -98,6 +99,16 @@ pub struct Tally {
     pub satisfied: u64,
     /// Times an agent's committed option changed.
     pub switches: u64,
+    /// Shifts clocked into.
+    pub clock_ins: u64,
+    /// Of which late.
+    pub late_clock_ins: u64,
+    /// Ticks late, summed over late clock-ins.
+    pub late_ticks: u64,
+    /// Shifts missed.
+    pub absences: u64,
+    /// Hunger collapses begun (starvation incidents).
+    pub starvation_onsets: u64,
 }
 
 impl Tally {
@@ -106,6 +117,11 @@ impl Tally {
         w.u64(self.agent_ticks);
         w.u64(self.satisfied);
         w.u64(self.switches);
+        w.u64(self.clock_ins);
+        w.u64(self.late_clock_ins);
+        w.u64(self.late_ticks);
+        w.u64(self.absences);
+        w.u64(self.starvation_onsets);
     }
 
     /// Restores totals written by [`Tally::encode`].
@@ -114,6 +130,11 @@ impl Tally {
             agent_ticks: r.u64()?,
             satisfied: r.u64()?,
             switches: r.u64()?,
+            clock_ins: r.u64()?,
+            late_clock_ins: r.u64()?,
+            late_ticks: r.u64()?,
+            absences: r.u64()?,
+            starvation_onsets: r.u64()?,
         })
     }
 }
@@ -304,6 +325,13 @@ impl World {
     /// Town-wide KPI totals.
     pub fn tally(&self) -> Tally {
         self.tally
+    }
+
+    /// Replaces the exit-trigger thresholds (the console changes them live).
+    pub fn set_lifecycle_params(&mut self, params: LifecycleParams) -> CoreResult<()> {
+        params.validate()?;
+        self.spec.lifecycle = params;
+        Ok(())
     }
 
     /// The option each agent is committed to (as of the last tick).

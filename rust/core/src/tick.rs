@@ -33,7 +33,7 @@ pub const OPTIONS: [&str; 7] = [
 ];
 
 /// Event kind names, in code order (see [`EventKind`]).
-pub const EVENT_KINDS: [&str; 13] = [
+pub const EVENT_KINDS: [&str; 14] = [
     "affordance_start",
     "affordance_done",
     "affordance_failed",
@@ -47,6 +47,7 @@ pub const EVENT_KINDS: [&str; 13] = [
     "hook",
     "queue_refused",
     "reward_clipped",
+    "trigger",
 ];
 
 /// Event kinds; the codes are part of the Python contract.
@@ -67,6 +68,8 @@ pub enum EventKind {
     QueueRefused = 11,
     /// Town-wide, once per tick with clipping: `value` is how many agents were clipped.
     RewardClipped = 12,
+    /// An agent with armed exit triggers: `value` is the bit set (`lifecycle::TRIGGER_BITS`).
+    Trigger = 13,
 }
 
 /// One compact event record.
@@ -463,6 +466,11 @@ impl World {
                 sc.worked[s] = at_site && matches!(self.attendance[s].state, Attendance::OnTime | Attendance::Late);
                 if let Some(state) = out.clocked_in {
                     sc.clock_in[s] = Some(out.late_ticks);
+                    self.tally.clock_ins += 1;
+                    if state == Attendance::Late {
+                        self.tally.late_clock_ins += 1;
+                        self.tally.late_ticks += u64::from(out.late_ticks);
+                    }
                     Self::push(
                         events,
                         tick,
@@ -474,6 +482,7 @@ impl World {
                 }
                 if out.absent {
                     sc.absent[s] = true;
+                    self.tally.absences += 1;
                     Self::push(events, tick, EventKind::Absent, s as u32, -1, 0.0);
                 }
             }
@@ -486,11 +495,16 @@ impl World {
             self.tally.satisfied += u64::from(satisfied);
             if 1.0 - needs[0] > self.spec.hunger_collapse_deficit {
                 c.collapse_ticks = c.collapse_ticks.saturating_add(1);
+                self.tally.starvation_onsets += u64::from(c.collapse_ticks == 1);
             } else {
                 c.collapse_ticks = 0;
             }
             if needs.iter().any(|&v| 1.0 - v > self.spec.neglect_deficit) {
                 c.neglect_ticks = c.neglect_ticks.saturating_add(1);
+            }
+            let bits = self.spec.lifecycle.triggers(c);
+            if bits != 0 {
+                Self::push(events, tick, EventKind::Trigger, s as u32, -1, bits as f32);
             }
         }
         let hour = (tpd / 24).max(1);

@@ -15,6 +15,7 @@ use crate::grid::Grid;
 use crate::movement::Mover;
 use crate::observe::{EmbeddingSlots, ObsLayout, ObsParams, SlotParams};
 use crate::pathing::{Pathfinder, RouteStats};
+use crate::lifecycle::LifecycleParams;
 use crate::policy::{PolicyParams, Tally};
 use crate::queues::{QueueParams, Queues};
 use crate::relations::{Relations, Scaling};
@@ -165,6 +166,8 @@ pub struct WorldSpec {
     pub type_names: Vec<String>,
     /// The scripted policy's thresholds and the commitment window.
     pub policy: PolicyParams,
+    /// Exit-trigger thresholds.
+    pub lifecycle: LifecycleParams,
 }
 
 /// The world.
@@ -251,6 +254,7 @@ impl World {
         let tile_code = crate::observe::tile_codes(&grid, &spec.objects, &queue_nodes);
         spec.observation.validate()?;
         spec.policy.validate()?;
+        spec.lifecycle.validate()?;
         if !spec.type_names.is_empty() && spec.type_names.len() != spec.object_types {
             return Err(CoreError::Shape {
                 what: "type_names".into(),
@@ -801,6 +805,7 @@ pub(crate) mod tests {
             embedding: SlotParams::default(),
             type_names: Vec::new(),
             policy: PolicyParams::default(),
+            lifecycle: LifecycleParams::default(),
         }
     }
 
