@@ -62,7 +62,7 @@ def test_agents_eat_from_their_own_fridge(town) -> None:
     spec, layout = town
     world = _populate(spec, layout, needs=(0.3, 0.9, 0.9))
     assert len(world) == 8
-    events = _run(world, "get_fed", 60)
+    events = _run(world, "get_fed", 35)
     done = {slot for _, kind, slot, _, _ in events if kind == EVENT_DONE}
     assert done == set(range(8))
     assert (world.inventory()[:, 1] == 1).all()  # one of two meals eaten

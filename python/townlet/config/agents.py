@@ -30,6 +30,7 @@ class BehaviorConfig(StrictModel):
     queue_timeout_ticks: int = Field(300, ge=1, le=100_000, description="give up waiting after this")
     max_path_retries: int = Field(5, ge=0, le=1000)
     groceries_below_items: int = Field(1, ge=0, le=10, description="shop when food items fall below")
+    groceries_target_items: int = Field(3, ge=0, le=20, description="once shopping, buy up to this many")
 
     @model_validator(mode="after")
     def _hard_below_soft(self) -> BehaviorConfig:

@@ -187,6 +187,7 @@ def build_world_spec(
             "arrival_buffer": behavior.job_arrival_buffer,
             "commit_ticks": behavior.option_commit_ticks,
             "groceries_below": behavior.groceries_below_items,
+            "groceries_target": behavior.groceries_target_items,
             "prep_ticks": behavior.pre_shift_ticks,
         },
         "roles": [type_id.get(role, -1) for role in ROLES],

@@ -220,6 +220,7 @@ pub fn world_spec(d: &Bound<'_, PyDict>) -> PyResult<WorldSpec> {
         arrival_buffer: get(&pol, "arrival_buffer")?,
         commit_ticks: get(&pol, "commit_ticks")?,
         groceries_below: get(&pol, "groceries_below")?,
+        groceries_target: get(&pol, "groceries_target")?,
         prep_ticks: get(&pol, "prep_ticks")?,
     };
     let lifecycle = lifecycle_params(&sub(d, "lifecycle")?)?;

@@ -36,6 +36,8 @@ const SLEEP_SLACK: u32 = 30;
 /// Workers go to bed when the time left before leaving for work is between
 /// a night's sleep and this much more.
 const BEDTIME_WINDOW: u32 = 200;
+/// How far above every threshold needs must be for an outing to the park.
+const COMFORT_MARGIN: f32 = 0.2;
 /// Energy at or above which a worker skips bedtime.
 const RESTED: f32 = 0.9;
 
@@ -52,6 +54,8 @@ pub struct PolicyParams {
     pub commit_ticks: u16,
     /// Shop for groceries when food items (raw + meals) fall below this.
     pub groceries_below: u16,
+    /// Once shopping, keep buying until food items reach this.
+    pub groceries_target: u16,
     /// Ticks before leaving for work in which needs that would not last
     /// the shift are topped up.
     pub prep_ticks: u32,
@@ -65,6 +69,7 @@ impl Default for PolicyParams {
             arrival_buffer: 40,
             commit_ticks: 15,
             groceries_below: 1,
+            groceries_target: 3,
             prep_ticks: 80,
         }
     }
@@ -231,12 +236,17 @@ impl World {
             }
         }
         let until_leave = clock.map_or(u32::MAX, |c| c.until_leave);
-        // A night fits when it ends with time to get ready for work.
+        // A night fits when it ends with time to get ready for work; a tired
+        // agent settles for ending it in time to leave, and one that would
+        // not stay awake through the next shift sleeps even if that makes it
+        // late.
         let fits = until_leave >= sleep_ticks + p.prep_ticks.max(SLEEP_SLACK);
+        let fits_tired = until_leave >= sleep_ticks + SLEEP_SLACK;
+        let exhausted = clock.is_some_and(|c| needs[2] - self.spec.decay[2] * (c.until_end as f32) < p.hard);
         // 4. Bedtime: the workers' night ends shortly before they get ready.
         let bedtime = clock.is_some() && fits && until_leave <= sleep_ticks + p.prep_ticks + BEDTIME_WINDOW;
         let tired = needs[2] < p.thresholds[2];
-        if open(SLEEP) && fits && ((bedtime && needs[2] < RESTED) || tired) {
+        if open(SLEEP) && ((bedtime && needs[2] < RESTED) || (tired && (fits_tired || exhausted))) {
             return self.top_up(s, sleep_ticks, mask).unwrap_or(SLEEP);
         }
         // 5. The most pressing need below its threshold.
@@ -246,13 +256,20 @@ impl World {
         if let Some(i) = soft {
             return NEED_OPTIONS[i];
         }
-        // 6. Groceries for the home stove.
+        // 6. Groceries for the home stove: below `groceries_below` go
+        //    shopping, and once there buy up to `groceries_target`.
         let [raw, meal, _] = self.agents.inventory[s];
-        if raw + meal < p.groceries_below && open(SHOP_GROCERIES) && self.home_object(s, Role::Stove) >= 0 {
+        let food = raw + meal;
+        let shopping = self.agents.option[s] == SHOP_GROCERIES;
+        let wanted = if shopping { p.groceries_target.max(p.groceries_below) } else { p.groceries_below };
+        if food < wanted && open(SHOP_GROCERIES) && self.home_object(s, Role::Stove) >= 0 {
             return SHOP_GROCERIES;
         }
-        // 7. Idle: extroverts socialise, the others wait.
-        if open(SOCIALISE) && self.agents.personality[s][0] > 0.0 {
+        // 7. Idle: extroverts socialise when comfortable (every need well
+        //    above its threshold, work far off), the others wait.
+        let comfortable = (0..NEEDS).all(|i| needs[i] >= p.thresholds[i] + COMFORT_MARGIN)
+            && until_leave > 2 * p.prep_ticks;
+        if comfortable && open(SOCIALISE) && self.agents.personality[s][0] > 0.0 {
             SOCIALISE
         } else {
             WAIT
