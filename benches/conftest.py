@@ -17,11 +17,10 @@ def report_rate(benchmark: Any, units: float, unit_name: str) -> None:
         benchmark.extra_info[f"{unit_name}_per_s"] = units / mean
 
 
-def generated_world(population: int, **config: Any) -> _core.World:
-    """A generated town with the shipped manifest and one agent per bed.
+def generated_config(population: int, **config: Any) -> SimulationConfig:
+    """Config of a generated town for ``population`` agents with the shipped manifest.
 
-    Agents start next to their beds, each with a job (cycling through the
-    jobs), some food and money. ``config`` adds top-level config sections.
+    ``config`` adds top-level config sections.
     """
     settings: dict[str, Any] = {
         "config_id": "bench",
@@ -29,7 +28,16 @@ def generated_world(population: int, **config: Any) -> _core.World:
         "affordances": {"manifest": str(BUNDLED_CONFIGS / "affordances" / "core.yaml")},
         **config,
     }
-    sim = SimulationConfig(**settings)
+    return SimulationConfig(**settings)
+
+
+def generated_world(population: int, **config: Any) -> _core.World:
+    """A generated town with the shipped manifest and one agent per bed.
+
+    Agents start next to their beds, each with a job (cycling through the
+    jobs), some food and money. ``config`` adds top-level config sections.
+    """
+    sim = generated_config(population, **config)
     layout, manifest = load_world_inputs(sim)
     world = _core.World(build_world_spec(sim, layout, manifest))
     venue_index = {v.id: i for i, v in enumerate(layout.venues)}

@@ -42,7 +42,8 @@ def test_run_json_summary_and_seed_override() -> None:
 
 def test_telemetry_path_writes_one_payload_per_tick(tmp_path: Path) -> None:
     out = tmp_path / "telemetry" / "run.jsonl"
-    result = runner.invoke(app, ["run", "poc_hybrid", "--ticks", "25", "--quiet", "--telemetry-path", str(out)])
+    args = ["run", "poc_hybrid", "--ticks", "25", "--quiet", "--telemetry-path", str(out)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert result.output == ""
     lines = out.read_text().splitlines()

@@ -181,7 +181,8 @@ class LifecycleManager:
                 self._consider_absences(slots[absent], tick)
             armed = kinds == TRIGGER
             if armed.any():
-                triggered = list(zip(slots[armed].tolist(), values[armed].astype(np.int64).tolist(), strict=True))
+                bits = values[armed].astype(np.int64).tolist()
+                triggered = list(zip(slots[armed].tolist(), bits, strict=True))
         self._spawn_due(out, tick)
         for agent_id, reason in self.kill_requests:
             if world.has_agent(agent_id):
@@ -278,9 +279,8 @@ class LifecycleManager:
                     continue
                 if not self._allowed(tick):
                     if (agent_id, reason) not in self._held_now:
-                        out.events.append(
-                            {"kind": "lifecycle_exit_held", "tick": tick, "agent_id": agent_id, "reason": reason}
-                        )
+                        held = {"kind": "lifecycle_exit_held", "tick": tick, "agent_id": agent_id}
+                        out.events.append({**held, "reason": reason})
                     held_now.add((agent_id, reason))
                     out.held += 1
                     continue

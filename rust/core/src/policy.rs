@@ -261,14 +261,18 @@ impl World {
         let [raw, meal, _] = self.agents.inventory[s];
         let food = raw + meal;
         let shopping = self.agents.option[s] == SHOP_GROCERIES;
-        let wanted = if shopping { p.groceries_target.max(p.groceries_below) } else { p.groceries_below };
+        let wanted = if shopping {
+            p.groceries_target.max(p.groceries_below)
+        } else {
+            p.groceries_below
+        };
         if food < wanted && open(SHOP_GROCERIES) && self.home_object(s, Role::Stove) >= 0 {
             return SHOP_GROCERIES;
         }
         // 7. Idle: extroverts socialise when comfortable (every need well
         //    above its threshold, work far off), the others wait.
-        let comfortable = (0..NEEDS).all(|i| needs[i] >= p.thresholds[i] + COMFORT_MARGIN)
-            && until_leave > 2 * p.prep_ticks;
+        let comfortable =
+            (0..NEEDS).all(|i| needs[i] >= p.thresholds[i] + COMFORT_MARGIN) && until_leave > 2 * p.prep_ticks;
         if comfortable && open(SOCIALISE) && self.agents.personality[s][0] > 0.0 {
             SOCIALISE
         } else {
