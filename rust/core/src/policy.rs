@@ -482,6 +482,42 @@ mod tests {
     }
 
     #[test]
+    fn workers_leave_by_their_walk_and_sleep_before_work() {
+        let mut w = World::new(spec()).unwrap();
+        let (slot, _) = w.spawn(&agent(2, 2)).unwrap();
+        // The job runs 300..600; the test town has no desk, so the walk
+        // counts 0 and the agent leaves `arrival_buffer` (40) ticks early.
+        let c = w.shift_clock(slot, 250).unwrap();
+        assert!(!c.in_window && c.until_leave == 10, "{c:?}");
+        let c = w.shift_clock(slot, 290).unwrap();
+        assert!(c.in_window && c.until_end == 310, "{c:?}");
+        let c = w.shift_clock(slot, 700).unwrap();
+        assert!(!c.in_window && c.until_leave == 560, "wraps to tomorrow: {c:?}");
+        // Well rested at bedtime: no sleep; tired and the night fits: sleep.
+        let mask = [true; OPTIONS.len()];
+        w.set_need(slot, 0, 0.9).unwrap();
+        w.set_need(slot, 1, 0.9).unwrap();
+        w.set_need(slot, 2, 0.95).unwrap();
+        assert_ne!(w.scripted_one(slot, 900, mask, 250), SLEEP);
+        w.set_need(slot, 2, 0.5).unwrap();
+        assert_eq!(w.scripted_one(slot, 900, mask, 250), SLEEP, "bedtime");
+        // Hungry at bedtime: eat first (the night would take hunger below 0.3).
+        w.set_need(slot, 0, 0.5).unwrap();
+        assert_eq!(w.scripted_one(slot, 900, mask, 250), GET_FED);
+        // In the work window, work wins over soft needs.
+        assert_eq!(w.scripted_one(slot, 400, mask, 250), GO_TO_WORK);
+    }
+
+    #[test]
+    fn event_kind_names_follow_the_codes() {
+        use crate::tick::{EventKind, EVENT_KINDS};
+        assert_eq!(EVENT_KINDS[EventKind::AffordanceStart as usize], "affordance_start");
+        assert_eq!(EVENT_KINDS[EventKind::RewardClipped as usize], "reward_clipped");
+        assert_eq!(EVENT_KINDS[EventKind::Trigger as usize], "trigger");
+        assert_eq!(EVENT_KINDS.len(), EventKind::Trigger as usize + 1);
+    }
+
+    #[test]
     fn params_are_checked() {
         let mut p = PolicyParams::default();
         assert!(p.validate().is_ok());
