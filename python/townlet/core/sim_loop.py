@@ -18,7 +18,7 @@ into the core plus vectorised numpy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 import numpy as np
@@ -36,7 +36,7 @@ from townlet.policy import PolicyProvider, make_policy
 from townlet.telemetry.publisher import TelemetryPublisher
 from townlet.world.state import WorldState
 
-ConsoleHandler = Callable[[dict[str, Any]], dict[str, Any]]
+ConsoleHandler = Callable[[Mapping[str, Any]], dict[str, Any]]
 N_COMPONENTS = len(_core.REWARD_COMPONENTS)
 
 
@@ -80,7 +80,7 @@ class SimulationLoop:
             if observations
             else None
         )
-        self.console_handler: ConsoleHandler | None = None
+        self.world.lifecycle = self.lifecycle
         self.stage = "idle"
         self._capacity = -1
         self._fit_buffers()
@@ -90,8 +90,11 @@ class SimulationLoop:
 
     # -- wiring ----------------------------------------------------------------
     def attach_console(self, handler: ConsoleHandler | None) -> None:
-        """Sets the function that applies queued console payloads (returns a result dict)."""
-        self.console_handler = handler
+        """Sets the function that applies queued console payloads (returns a result dict).
+
+        ``create_console_router(loop.telemetry, loop.world, ...)`` does this itself.
+        """
+        self.telemetry.attach_console(handler)
 
     def _fit_buffers(self) -> None:
         n = self.world.core.capacity
@@ -183,7 +186,9 @@ class SimulationLoop:
             self._observations = self._builder.build()
         timer.lap("observations")
         self.stage = "telemetry"
-        py_events = console_events + world.employment.take_events() + outcome.events
+        py_events = (
+            console_events + self.telemetry.take_events() + world.employment.take_events() + outcome.events
+        )
         artifacts = TickArtifacts(
             tick=tick,
             agent_ids=ids,
@@ -222,8 +227,9 @@ class SimulationLoop:
                 self.telemetry.record_console_results([])
             return []
         results = []
+        handler = self.telemetry.console_handler
         for payload in commands:
-            if self.console_handler is None:
+            if handler is None:
                 results.append(
                     {
                         "status": "error",
@@ -234,7 +240,7 @@ class SimulationLoop:
                     }
                 )
             else:
-                results.append(self.console_handler(payload))
+                results.append(handler(payload))
         self.telemetry.record_console_results(results)
         return [{"kind": "console_result", "tick": self.world.tick, "result": r} for r in results]
 

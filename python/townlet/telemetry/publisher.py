@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -27,37 +27,64 @@ from townlet.errors import TelemetryError
 if TYPE_CHECKING:
     from townlet.core.artifacts import TickArtifacts
     from townlet.core.sim_loop import SimulationLoop
+    from townlet.world.state import WorldState
+
+ConsoleHandler = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 SCHEMA_VERSION = "0.2.0"
 ATTENDANCE_STATES = ("off_shift", "pending", "on_time", "late", "absent")
 
 
-def tick_payload(loop: SimulationLoop, artifacts: TickArtifacts) -> dict[str, Any]:
-    """The JSON-ready payload for one tick."""
-    world = loop.world
+def world_snapshot(world: WorldState) -> dict[str, Any]:
+    """The town now: per-agent state and job status, economy (prices, stock), employment metrics."""
     core = world.core
     slots = world.slots
     att = core.attendance()[slots]
     options = core.committed_options()[slots]
-    agents = [
-        {
-            "agent_id": agent,
+    jobs = core.jobs()[slots]
+    agents = {
+        agent: {
             "position": [int(x), int(y)],
             "needs": {"hunger": float(n[0]), "hygiene": float(n[1]), "energy": float(n[2])},
             "wallet": round(float(w), 4),
             "option": _core.OPTIONS[int(o)],
             "job": {
+                "name": world.job_name(int(j)),
                 "attendance_state": ATTENDANCE_STATES[int(a[0])],
+                "on_shift": int(a[0]) in (2, 3),
                 "attendance_ratio": float(a[1]),
                 "late_ticks": int(a[2]),
+                "absences": int(a[3]),
                 "wages_earned": float(a[4]),
                 "wages_withheld": float(a[5]),
             },
         }
-        for agent, (x, y), n, w, o, a in zip(
-            world.agent_ids, world.positions, world.needs, world.wallets, options, att, strict=True
+        for agent, (x, y), n, w, o, j, a in zip(
+            world.agent_ids, world.positions, world.needs, world.wallets, options, jobs, att, strict=True
         )
-    ]
+    }
+    stock = {
+        venue.id: {item: core.stock(v, i) for i, item in enumerate(_core.ITEMS) if core.stock(v, i) > 0}
+        for v, venue in enumerate(world.layout.venues)
+        if venue.kind in ("grocer", "cafe")
+    }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tick": world.tick,
+        "population": len(agents),
+        "agents": agents,
+        "economy": {
+            "prices": {item: core.price(i) for i, item in enumerate(_core.ITEMS)},
+            "stock": stock,
+            "weather": ("sunny", "rainy", "cold")[core.weather],
+            "utilities": {u: core.utility_on(u) for u in ("power", "water")},
+        },
+        "employment": world.employment.metrics(),
+    }
+
+
+def tick_payload(loop: SimulationLoop, artifacts: TickArtifacts) -> dict[str, Any]:
+    """The JSON-ready payload for one tick."""
     _, kind, slot, obj, value = artifacts.core_events
     core_events = [
         {
@@ -68,23 +95,18 @@ def tick_payload(loop: SimulationLoop, artifacts: TickArtifacts) -> dict[str, An
         }
         for k, s, o, v in zip(kind, slot, obj, value, strict=True)
     ]
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "tick",
-        "tick": artifacts.tick,
-        "population": len(world.agent_ids),
-        "agents": agents,
-        "events": artifacts.events,
-        "core_events": core_events,
-        "employment": world.employment.metrics(),
-        "economy": {
-            "prices": {item: core.price(i) for i, item in enumerate(_core.ITEMS)},
-            "weather": ("sunny", "rainy", "cold")[core.weather],
-            "utilities": {u: core.utility_on(u) for u in ("power", "water")},
-        },
-        "console_results": loop.telemetry.latest_console_results(),
-        "timings": artifacts.timings,
-    }
+    payload = world_snapshot(loop.world)
+    payload.update(
+        {
+            "kind": "tick",
+            "tick": artifacts.tick,
+            "events": artifacts.events,
+            "core_events": core_events,
+            "console_results": loop.telemetry.latest_console_results(),
+            "timings": artifacts.timings,
+        }
+    )
+    return payload
 
 
 class TelemetryPublisher:
@@ -110,7 +132,22 @@ class TelemetryPublisher:
             self._owned.append(handle)
         self._commands: deque[dict[str, Any]] = deque()
         self._results: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
+        self.console_handler: ConsoleHandler | None = None
         self.payloads_written = 0
+
+    def attach_console(self, handler: ConsoleHandler | None) -> None:
+        """Sets what applies queued console payloads (a console router's ``dispatch_payload``)."""
+        self.console_handler = handler
+
+    def record_event(self, event: dict[str, Any]) -> None:
+        """Adds an event (console rejections, ...) to the next tick's events."""
+        self._events.append(event)
+
+    def take_events(self) -> list[dict[str, Any]]:
+        """Events recorded since the last call."""
+        events, self._events = self._events, []
+        return events
 
     @property
     def active(self) -> bool:
@@ -118,10 +155,12 @@ class TelemetryPublisher:
         return bool(self._sinks)
 
     def queue_console_command(self, payload: Mapping[str, Any]) -> None:
-        """Queues a console command (``name``, ``args``, ``kwargs``, ``mode``, ``cmd_id``, ``auth``)."""
-        if not isinstance(payload, Mapping):
-            raise TypeError(f"a console command payload is a mapping, not {type(payload).__name__}")
-        self._commands.append(dict(payload))
+        """Queues a console command (``name``, ``args``, ``kwargs``, ``mode``, ``cmd_id``, ``auth``).
+
+        It is applied at the start of the next tick; a malformed payload gets
+        an ``E_INVALID_ARG`` result then.
+        """
+        self._commands.append(dict(payload) if isinstance(payload, Mapping) else {"invalid": payload})
 
     def drain_console_commands(self) -> list[dict[str, Any]]:
         """Takes every queued command, oldest first."""

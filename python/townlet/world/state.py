@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,9 @@ from townlet.world.employment import EmploymentExitQueue
 from townlet.world.layout import Layout
 from townlet.world.population import Housing, JobBoard, personality
 from townlet.world.spec import INVENTORY, NEEDS, build_world_spec, load_world_inputs
+
+if TYPE_CHECKING:
+    from townlet.lifecycle.manager import LifecycleManager
 
 ATTENDANCE_STATES = ("off_shift", "pending", "on_time", "late", "absent")
 WEATHER = ("sunny", "rainy", "cold")
@@ -123,6 +126,8 @@ class WorldState:
         self.job_names: tuple[str, ...] = tuple(config.jobs)
         self.venue_ids: tuple[str, ...] = tuple(v.id for v in layout.venues)
         self.placed = 0
+        #: The loop's lifecycle manager (set by ``SimulationLoop``); the console's kill and caps use it.
+        self.lifecycle: LifecycleManager | None = None
         self._slots: dict[str, int] = {}
         self._version = 0
         self._cache_key: tuple[int, int] = (-1, -1)
