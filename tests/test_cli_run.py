@@ -52,7 +52,7 @@ def test_telemetry_path_writes_one_payload_per_tick(tmp_path: Path) -> None:
     assert first["schema_version"] == "0.2.0"
     assert first["tick"] == 0
     assert len(first["agents"]) == 8
-    assert {"needs", "position", "option", "job"} <= first["agents"][0].keys()
+    assert {"needs", "position", "option", "job"} <= first["agents"]["agent_0"].keys()
     assert "pending_count" in first["employment"]
 
 

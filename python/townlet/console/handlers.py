@@ -65,6 +65,14 @@ def _arg(command: ConsoleCommand, index: int, name: str, kind: type, default: An
         ) from None
 
 
+def _checked(action: Callable[..., None], *args: Any) -> None:
+    """Runs a mutation; its ``InvalidArgumentError`` becomes ``E_INVALID_ARG``."""
+    try:
+        action(*args)
+    except InvalidArgumentError as exc:
+        raise ConsoleCommandError(E_INVALID_ARG, str(exc)) from None
+
+
 class _Commands:
     """The handlers, bound to one town."""
 
@@ -183,10 +191,7 @@ class _Commands:
     def setneed(self, command: ConsoleCommand) -> dict[str, Any]:
         agent = self._agent(command, 0)
         need, value = _arg(command, 1, "need", str), _arg(command, 2, "value", float)
-        try:
-            self.world.set_need(agent, need, value)
-        except InvalidArgumentError as exc:
-            raise ConsoleCommandError(E_INVALID_ARG, str(exc)) from None
+        _checked(self.world.set_need, agent, need, value)
         return {"agent_id": agent, "needs": self.world.agents[agent].needs}
 
     def price(self, command: ConsoleCommand) -> dict[str, Any]:
@@ -214,26 +219,17 @@ class _Commands:
 
     def set_exit_cap(self, command: ConsoleCommand) -> dict[str, Any]:
         life = self._lifecycle()
-        try:
-            life.set_exit_cap(_arg(command, 0, "per_day", int))
-        except InvalidArgumentError as exc:
-            raise ConsoleCommandError(E_INVALID_ARG, str(exc)) from None
+        _checked(life.set_exit_cap, _arg(command, 0, "per_day", int))
         return {"max_exits_per_day": life.max_exits_per_day}
 
     def set_spawn_delay(self, command: ConsoleCommand) -> dict[str, Any]:
         life = self._lifecycle()
-        try:
-            life.set_spawn_delay(_arg(command, 0, "min", int), _arg(command, 1, "max", int))
-        except InvalidArgumentError as exc:
-            raise ConsoleCommandError(E_INVALID_ARG, str(exc)) from None
+        _checked(life.set_spawn_delay, _arg(command, 0, "min", int), _arg(command, 1, "max", int))
         return {"spawn_delay": list(life.spawn_delay)}
 
     def set_death_threshold(self, command: ConsoleCommand) -> dict[str, Any]:
         life = self._lifecycle()
-        try:
-            life.set_death_threshold(_arg(command, 0, "ticks", int))
-        except InvalidArgumentError as exc:
-            raise ConsoleCommandError(E_INVALID_ARG, str(exc)) from None
+        _checked(life.set_death_threshold, _arg(command, 0, "ticks", int))
         return {"hunger_collapse_ticks": life.hunger_collapse_ticks}
 
     def force_chat(self, command: ConsoleCommand) -> dict[str, Any]:
