@@ -240,3 +240,33 @@ def test_malformed_payloads_get_invalid_arg(tmp_path: Path) -> None:
     loop.telemetry.queue_console_command(["not", "a", "mapping"])  # type: ignore[arg-type]
     loop.step()
     assert loop.telemetry.latest_console_results()[0]["error"]["code"] == "E_INVALID_ARG"
+
+
+def test_utilities_weather_ties_and_possession(tmp_path: Path) -> None:
+    loop, router, _ = _shard(tmp_path)
+
+    def run(name: str, *args: Any) -> dict[str, Any]:
+        return router.dispatch(ConsoleCommand(name=name, args=args))
+
+    assert run("blackout", "on")["data"]["up"] is False
+    assert run("blackout", "off")["data"]["up"] is True
+    assert loop.lifecycle.event_until == loop.tick, "the grace window starts when the blackout ends"
+    assert run("outage", "on")["data"]["utility"] == "water"
+    assert run("outage", "maybe")["error"]["code"] == "E_INVALID_ARG"
+    assert run("rain", "start")["data"]["weather"] == "rainy"
+    assert run("rain", "stop")["data"]["weather"] == "sunny"
+    ties = run("set_rel", "agent_1", "agent_2", 0.5, 0.2, -0.1)["data"]["ties"]
+    assert ties[0]["other"] == "agent_2"
+    assert ties[0]["trust"] == pytest.approx(0.5)
+    assert run("set_rel", "agent_1", "agent_1", 0.5, 0.2, 0.0)["error"]["code"] == "E_INVALID_ARG"
+    assert run("possess", "agent_3", "sleep")["status"] == "ok"
+    assert run("possess", "agent_3")["error"]["code"] == "E_ALREADY_POSSESSED"
+    assert run("possess", "agent_4", "fly")["error"]["code"] == "E_INVALID_ARG"
+    loop.run_for_ticks(3)
+    assert loop.options()["agent_3"] == "sleep", "the operator's option, not the policy's"
+    assert run("steer", "agent_3", "get_clean")["status"] == "ok"
+    loop.run_for_ticks(1)
+    assert loop.options()["agent_3"] in ("get_clean", "sleep"), "a running affordance finishes first"
+    assert run("release", "agent_3")["status"] == "ok"
+    assert run("release", "agent_3")["error"]["code"] == "E_NOT_FOUND"
+    assert loop.world.possessed == {}

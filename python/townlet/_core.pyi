@@ -113,6 +113,8 @@ class World:
         """Replaces the exit-trigger thresholds."""
     def set_job(self, slot: int, job: int) -> None:
         """Gives an agent a job index (-1: none)."""
+    def reset_context(self, slot: int) -> None:
+        """Flags an agent's context as reset (possession, release)."""
     def set_wallet(self, slot: int, value: float) -> None:
         """Sets an agent's money (finite)."""
     def set_inventory(self, slot: int, items: tuple[int, int, int] | list[int]) -> None:

@@ -22,6 +22,7 @@ from townlet.config import SimulationConfig
 from townlet.console.audit import AuditLog
 from townlet.console.auth import Authenticator
 from townlet.console.command import (
+    E_ALREADY_POSSESSED,
     E_BLOCKED_TILE,
     E_BUSY_TARGET,
     E_INVALID_ARG,
@@ -232,6 +233,65 @@ class _Commands:
         _checked(life.set_death_threshold, _arg(command, 0, "ticks", int))
         return {"hunger_collapse_ticks": life.hunger_collapse_ticks}
 
+    def blackout(self, command: ConsoleCommand) -> dict[str, Any]:
+        return self._utility(command, "power")
+
+    def outage(self, command: ConsoleCommand) -> dict[str, Any]:
+        return self._utility(command, "water")
+
+    def _utility(self, command: ConsoleCommand, utility: str) -> dict[str, Any]:
+        state = _arg(command, 0, "state", str)
+        if state not in ("on", "off"):
+            raise ConsoleCommandError(
+                E_INVALID_ARG, f"{command.name}: state must be 'on' or 'off', got {state!r}"
+            )
+        self.world.core.set_utility(utility, state == "on")
+        if state == "off" and self.world.lifecycle is not None:
+            # The grace window for facility-caused exits starts when it ends.
+            self.world.lifecycle.note_city_event(self.world.tick)
+        return {"utility": utility, "forced_off": state == "on", "up": self.world.core.utility_on(utility)}
+
+    def rain(self, command: ConsoleCommand) -> dict[str, Any]:
+        state = _arg(command, 0, "state", str)
+        if state not in ("start", "stop"):
+            raise ConsoleCommandError(E_INVALID_ARG, f"rain: state must be 'start' or 'stop', got {state!r}")
+        self.world.core.set_weather(1 if state == "start" else 0)
+        return {"weather": ("sunny", "rainy", "cold")[self.world.core.weather]}
+
+    def possess(self, command: ConsoleCommand) -> dict[str, Any]:
+        agent = self._agent(command, 0)
+        if agent in self.world.possessed:
+            raise ConsoleCommandError(
+                E_ALREADY_POSSESSED, f"{agent!r} is already possessed; release it first"
+            )
+        option = _arg(command, 1, "option", str, "wait")
+        _checked(self.world.possess, agent, option)
+        return {"agent_id": agent, "possessed": True, "option": option}
+
+    def steer(self, command: ConsoleCommand) -> dict[str, Any]:
+        agent = self._agent(command, 0)
+        if agent not in self.world.possessed:
+            raise ConsoleCommandError(E_NOT_FOUND, f"{agent!r} is not possessed; possess it first")
+        option = _arg(command, 1, "option", str)
+        _checked(self.world.possess, agent, option)
+        return {"agent_id": agent, "option": option}
+
+    def release(self, command: ConsoleCommand) -> dict[str, Any]:
+        agent = self._agent(command, 0)
+        if not self.world.release(agent):
+            raise ConsoleCommandError(E_NOT_FOUND, f"{agent!r} is not possessed")
+        return {"agent_id": agent, "possessed": False}
+
+    def set_rel(self, command: ConsoleCommand) -> dict[str, Any]:
+        agent, other = self._agent(command, 0), self._agent(command, 1, "other")
+        values = [
+            _arg(command, 2 + i, name, float) for i, name in enumerate(("trust", "familiarity", "rivalry"))
+        ]
+        if any(not -1.0 <= v <= 1.0 for v in values) or agent == other:
+            raise ConsoleCommandError(E_INVALID_ARG, "set_rel: two different agents and values in [-1, 1]")
+        self.world.core.set_relation(self.world.slot_of(agent), self.world.slot_of(other), *values)
+        return {"agent_id": agent, "ties": self.world.describe_agent(agent)["relations"]}
+
     def force_chat(self, command: ConsoleCommand) -> dict[str, Any]:
         payload = command.kwargs.get("payload", command.kwargs)
         if not isinstance(payload, dict):
@@ -327,6 +387,13 @@ def create_console_router(
         ("set_spawn_delay", c.set_spawn_delay, "set_spawn_delay MIN MAX: replacement delay in ticks"),
         ("set_death_threshold", c.set_death_threshold, "set_death_threshold TICKS: hunger collapse ticks"),
         ("force_chat", c.force_chat, "force_chat payload={speaker, listener, quality}"),
+        ("blackout", c.blackout, "blackout on|off: force the power off, or release it"),
+        ("outage", c.outage, "outage on|off: force the water off, or release it"),
+        ("rain", c.rain, "rain start|stop"),
+        ("possess", c.possess, "possess AGENT_ID [OPTION]: hold an agent to an option"),
+        ("steer", c.steer, "steer AGENT_ID OPTION: change a possessed agent's option"),
+        ("release", c.release, "release AGENT_ID: hand a possessed agent back to its policy"),
+        ("set_rel", c.set_rel, "set_rel AGENT_ID OTHER TRUST FAMILIARITY RIVALRY"),
     ]
     for name, handler, text in viewer:
         router.register(name, handler, "viewer", text)

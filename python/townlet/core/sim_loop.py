@@ -164,6 +164,8 @@ class SimulationLoop:
         self.stage = "policy"
         self._fit_buffers()
         self.policy.decide(world, self._observations, self._options)
+        for agent, option in world.possessed.items():
+            self._options[world.slot_of(agent)] = option
         timer.lap("policy")
         self.stage = "core"
         ids = world.agent_id_tuple

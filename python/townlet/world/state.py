@@ -128,6 +128,8 @@ class WorldState:
         self.placed = 0
         #: The loop's lifecycle manager (set by ``SimulationLoop``); the console's kill and caps use it.
         self.lifecycle: LifecycleManager | None = None
+        #: Agents an operator possesses, with the option they are held to.
+        self.possessed: dict[str, int] = {}
         self._slots: dict[str, int] = {}
         self._version = 0
         self._cache_key: tuple[int, int] = (-1, -1)
@@ -299,6 +301,7 @@ class WorldState:
         self.housing.release(uid)
         self.jobs.release(uid)
         self.employment.forget(agent_id)
+        self.possessed.pop(agent_id, None)
         del self._slots[agent_id]
         self._version += 1
         return uid
@@ -328,6 +331,21 @@ class WorldState:
             raise InvalidArgumentError(f"unknown need {need!r} (allowed: {', '.join(NEEDS)})")
         self.core.set_need(self.slot_of(agent_id), NEEDS.index(need), value)
         self._version += 1
+
+    def possess(self, agent_id: str, option: str) -> None:
+        """Holds an agent to ``option`` instead of its policy's choice until released."""
+        if option not in _core.OPTIONS:
+            raise InvalidArgumentError(f"unknown option {option!r} (allowed: {', '.join(_core.OPTIONS)})")
+        slot = self.slot_of(agent_id)
+        self.possessed[agent_id] = _core.OPTIONS.index(option)
+        self.core.reset_context(slot)
+
+    def release(self, agent_id: str) -> bool:
+        """Hands a possessed agent back to its policy; False when it was not possessed."""
+        if self.possessed.pop(agent_id, None) is None:
+            return False
+        self.core.reset_context(self.slot_of(agent_id))
+        return True
 
     def set_wallet(self, agent_id: str, value: float) -> None:
         """Sets an agent's money (in meals)."""

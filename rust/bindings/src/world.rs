@@ -272,6 +272,11 @@ impl World {
         self.inner.set_job(slot, job).py()
     }
 
+    /// Flags an agent's context as reset (possession, release).
+    fn reset_context(&mut self, slot: usize) -> PyResult<()> {
+        self.inner.reset_context(slot).py()
+    }
+
     /// Sets an agent's money (finite).
     fn set_wallet(&mut self, slot: usize, value: f64) -> PyResult<()> {
         self.inner.set_wallet(slot, value).py()

@@ -377,6 +377,15 @@ impl World {
         Ok(())
     }
 
+    /// Flags an agent's context as reset (possession, release): its next
+    /// observation says so and its commitment window ends.
+    pub fn reset_context(&mut self, slot: usize) -> CoreResult<()> {
+        self.agents.check(slot)?;
+        self.agents.ctx_reset[slot] = true;
+        self.agents.commit_ticks[slot] = 0;
+        Ok(())
+    }
+
     /// Sets an agent's money (finite; may be negative for debt).
     pub fn set_wallet(&mut self, slot: usize, value: f64) -> CoreResult<()> {
         self.agents.check(slot)?;
