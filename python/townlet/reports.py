@@ -61,7 +61,9 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("lateness", f"{k['late_share']:.1%} of clock-ins late"),
         (
             "wages vs basket",
-            f"{k['wage_per_employed']:.2f} a day per worker vs basket {k['basket_cost']:.2f}",
+            f"{k['wage_per_employed']:.2f} a day per worker vs basket {k['basket_cost']:.2f}"
+            if k["wage_per_employed"] > 0
+            else f"no wages paid yet (basket {k['basket_cost']:.2f})",
         ),
         ("starvation incidents", f"{k['starvation_incidents']}"),
         ("option switches", f"{k['option_switch_rate']:.2%} of agent-ticks"),
