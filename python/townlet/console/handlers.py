@@ -34,7 +34,7 @@ from townlet.console.command import (
 from townlet.console.router import ConsoleRouter
 from townlet.errors import InvalidArgumentError
 from townlet.telemetry.publisher import SCHEMA_VERSION, TelemetryPublisher, world_snapshot
-from townlet.world.state import WorldState
+from townlet.world.state import WEATHER, WorldState
 
 if TYPE_CHECKING:
     from townlet.lifecycle.manager import LifecycleManager
@@ -80,13 +80,11 @@ class _Commands:
     def __init__(
         self,
         world: WorldState,
-        telemetry: TelemetryPublisher,
         config: SimulationConfig,
         providers: dict[str, str],
         auth: Callable[[], dict[str, object]],
     ) -> None:
         self.world = world
-        self.telemetry = telemetry
         self.config = config
         self.providers = providers
         self.auth_status = auth
@@ -256,7 +254,7 @@ class _Commands:
         if state not in ("start", "stop"):
             raise ConsoleCommandError(E_INVALID_ARG, f"rain: state must be 'start' or 'stop', got {state!r}")
         self.world.core.set_weather(1 if state == "start" else 0)
-        return {"weather": ("sunny", "rainy", "cold")[self.world.core.weather]}
+        return {"weather": WEATHER[self.world.core.weather]}
 
     def possess(self, command: ConsoleCommand) -> dict[str, Any]:
         agent = self._agent(command, 0)
@@ -363,7 +361,7 @@ def create_console_router(
         "policy_provider": policy_provider or (policy.name if policy is not None else "unknown"),
         "telemetry_provider": telemetry_provider or telemetry.name,
     }
-    c = _Commands(world, telemetry, cfg, providers, authenticator.status)
+    c = _Commands(world, cfg, providers, authenticator.status)
     viewer = [
         (
             "telemetry_snapshot",

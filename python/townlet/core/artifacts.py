@@ -9,16 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from townlet import _core
-from townlet.lifecycle.manager import ExitRecord
+from townlet.lifecycle.manager import CoreEvents, ExitRecord
 from townlet.observations import ObservationBatch
-
-CoreEvents = tuple[
-    npt.NDArray[np.uint64],
-    npt.NDArray[np.uint8],
-    npt.NDArray[np.uint32],
-    npt.NDArray[np.int32],
-    npt.NDArray[np.float32],
-]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import numpy as np
 from townlet.config import SimulationConfig
 from townlet.config.basket import basket_cost
 from townlet.lifecycle.manager import LifecycleOutcome
+from townlet.world.spec import AGE
 from townlet.world.state import WorldState
 
 
@@ -83,7 +84,7 @@ class KpiTracker:
         now = self._wage_snapshot()
         wages = self._exit_wages + sum(v - self._wages.get(a, 0.0) for a, v in now.items())
         employed = int(np.count_nonzero(core.jobs()[world.slots] >= 0))
-        ages = core.counters()[world.slots, 4]
+        ages = core.counters()[world.slots, AGE]
         return {
             "day": day if day is not None else world.tick // self.ticks_per_day,
             "population": len(world.agent_ids),

@@ -115,12 +115,6 @@ class RewardGuard:
         self._m2 += m2_b + delta * delta * self.count * k / total
         self.count = total
 
-    def reset_slot(self, slot: int) -> None:
-        """Starts a new episode in ``slot`` (an agent removed outside the lifecycle)."""
-        if slot < len(self._episode):
-            self._episode[slot] = 0.0
-            self._quiet_until[slot] = -1
-
     def stats(self) -> dict[str, float]:
         """Running mean/std and guardrail counters."""
         return {

@@ -18,7 +18,6 @@ into the core plus vectorised numpy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 import numpy as np
@@ -33,10 +32,9 @@ from townlet.errors import TickError
 from townlet.lifecycle.manager import LifecycleManager
 from townlet.observations import ObservationBatch, ObservationBuilder, ObservationSpec
 from townlet.policy import PolicyProvider, make_policy
-from townlet.telemetry.publisher import TelemetryPublisher
+from townlet.telemetry.publisher import ConsoleHandler, TelemetryPublisher
 from townlet.world.state import WorldState
 
-ConsoleHandler = Callable[[Mapping[str, Any]], dict[str, Any]]
 N_COMPONENTS = len(_core.REWARD_COMPONENTS)
 
 

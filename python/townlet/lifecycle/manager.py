@@ -33,11 +33,9 @@ import numpy.typing as npt
 from townlet import _core
 from townlet.config import SimulationConfig
 from townlet.errors import InvalidArgumentError
-from townlet.world.spec import lifecycle_params
+from townlet.world.spec import AGE, SATISFIED, UNPAID, lifecycle_params
 from townlet.world.state import WorldState
 
-# Counter columns of ``World.counters()``.
-COLLAPSE, UNPAID, NO_WAGE, NEGLECT, AGE, SATISFIED = range(6)
 # Trigger bits, in the core's bit order (``townlet._core.TRIGGER_BITS``).
 TRIGGERS = tuple(_core.TRIGGER_BITS[:5])
 ABSENT = _core.EVENT_KINDS.index("absent")

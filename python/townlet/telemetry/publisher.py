@@ -23,6 +23,7 @@ import numpy as np
 
 from townlet import _core
 from townlet.errors import TelemetryError
+from townlet.world.state import ATTENDANCE_STATES, WEATHER
 
 if TYPE_CHECKING:
     from townlet.core.artifacts import TickArtifacts
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 ConsoleHandler = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 SCHEMA_VERSION = "0.2.0"
-ATTENDANCE_STATES = ("off_shift", "pending", "on_time", "late", "absent")
 
 
 def world_snapshot(world: WorldState) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def world_snapshot(world: WorldState) -> dict[str, Any]:
         "economy": {
             "prices": {item: core.price(i) for i, item in enumerate(_core.ITEMS)},
             "stock": stock,
-            "weather": ("sunny", "rainy", "cold")[core.weather],
+            "weather": WEATHER[core.weather],
             "utilities": {u: core.utility_on(u) for u in ("power", "water")},
         },
         "employment": world.employment.metrics(),

@@ -84,19 +84,11 @@ class Housing:
                 return self.beds[i]
         return None
 
-    def claim(self, uid: int, bed: int) -> None:
-        """Records ``uid`` in bed number ``bed`` (restoring a saved town)."""
-        self._occupant[bed] = uid
-
     def release(self, uid: int) -> None:
         """Frees the bed of ``uid`` (no-op when it has none)."""
         for i, occupant in enumerate(self._occupant):
             if occupant == uid:
                 self._occupant[i] = None
-
-    def occupants(self) -> list[int | None]:
-        """Occupant uid per bed (for snapshots)."""
-        return list(self._occupant)
 
 
 class JobBoard:
@@ -132,11 +124,6 @@ class JobBoard:
             return -1
         self._holders[best].add(uid)
         return best
-
-    def claim(self, uid: int, job: int) -> None:
-        """Records ``uid`` as holding ``job`` (restoring a saved town)."""
-        if job >= 0:
-            self._holders[job].add(uid)
 
     def release(self, uid: int) -> None:
         """Frees the position of ``uid``, if it holds one."""

@@ -19,6 +19,8 @@ from townlet.world.layout import VENUE_KINDS, Layout, load_layout
 ROLES = ("bed", "fridge", "stove", "shower", "till", "shelf", "desk", "bench")
 NEEDS = ("hunger", "hygiene", "energy")
 INVENTORY = ("food_raw", "meal", "clothes_clean")
+# Columns of ``World.counters()``.
+COLLAPSE, UNPAID, NO_WAGE, NEGLECT, AGE, SATISFIED = range(6)
 
 
 def load_world_inputs(config: SimulationConfig) -> tuple[Layout, AffordanceManifest]:

@@ -27,7 +27,7 @@ from townlet.observations import agent_id as make_agent_id
 from townlet.world.employment import EmploymentExitQueue
 from townlet.world.layout import Layout
 from townlet.world.population import Housing, JobBoard, personality
-from townlet.world.spec import INVENTORY, NEEDS, build_world_spec, load_world_inputs
+from townlet.world.spec import AGE, INVENTORY, NEEDS, UNPAID, build_world_spec, load_world_inputs
 
 if TYPE_CHECKING:
     from townlet.lifecycle.manager import LifecycleManager
@@ -393,8 +393,8 @@ class WorldState:
                 "wages_withheld": float(att[5]),
                 "lateness_charged": float(att[6]),
             },
-            "age_ticks": int(counters[4]),
-            "unpaid_rent_days": int(counters[1]),
+            "age_ticks": int(counters[AGE]),
+            "unpaid_rent_days": int(counters[UNPAID]),
             "relations": [
                 {"other": make_agent_id(other), "trust": t, "familiarity": f, "rivalry": r}
                 for other, t, f, r in core.relations(slot)
