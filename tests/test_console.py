@@ -270,3 +270,11 @@ def test_utilities_weather_ties_and_possession(tmp_path: Path) -> None:
     assert run("release", "agent_3")["status"] == "ok"
     assert run("release", "agent_3")["error"]["code"] == "E_NOT_FOUND"
     assert loop.world.possessed == {}
+
+
+def test_idempotency_cache_round_trips(tmp_path: Path) -> None:
+    _, router, _ = _shard(tmp_path)
+    first = router.dispatch(ConsoleCommand(name="health", cmd_id="h-1"))
+    _, fresh, _ = _shard(tmp_path)
+    fresh.restore(json.loads(json.dumps(router.state())))
+    assert fresh.dispatch(ConsoleCommand(name="health", cmd_id="h-1")) == first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -228,3 +229,29 @@ def test_halton_personalities_and_job_board() -> None:
     board: JobBoard = loop.world.jobs
     assert sum(board.holder_counts()) == 8
     assert all(o >= 0 for o in board.openings())
+
+
+def test_python_side_state_round_trips_through_json() -> None:
+    """Lifecycle, exit queue and reward guard state survive JSON (what snapshots will store)."""
+    loop = SimulationLoop(_config(), observations=False)
+    world = loop.world
+    world.employment.enqueue_exit(world, "agent_5", world.tick)
+    world.employment.defer(world, "agent_5")
+    world.employment.enqueue_exit(world, "agent_6", world.tick)
+    loop.lifecycle.set_death_threshold(12)
+    _starve(loop, ["agent_1"], 14)
+    assert loop.lifecycle.pending_spawns, "a replacement is waiting"
+    parts = {
+        "lifecycle": loop.lifecycle,
+        "employment": world.employment,
+        "rewards": loop.reward_guard,
+    }
+    saved = {name: json.loads(json.dumps(part.state())) for name, part in parts.items()}
+    other = SimulationLoop(_config(), observations=False)
+    other.lifecycle.restore(saved["lifecycle"])
+    other.world.employment.restore(saved["employment"])
+    other.reward_guard.restore(saved["rewards"])
+    assert other.lifecycle.state() == loop.lifecycle.state()
+    assert other.world.employment.state() == world.employment.state()
+    assert other.reward_guard.state() == loop.reward_guard.state()
+    assert other.lifecycle.hunger_collapse_ticks == 12
