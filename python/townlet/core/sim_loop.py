@@ -24,6 +24,7 @@ import numpy as np
 
 from townlet import _core
 from townlet.config import SimulationConfig
+from townlet.console.command import E_UNAVAILABLE, error_result
 from townlet.core.artifacts import TickArtifacts
 from townlet.core.kpis import KpiTracker
 from townlet.core.rewards import RewardGuard
@@ -230,14 +231,15 @@ class SimulationLoop:
         handler = self.telemetry.console_handler
         for payload in commands:
             if handler is None:
+                name, cmd_id = payload.get("name"), payload.get("cmd_id")
                 results.append(
-                    {
-                        "status": "error",
-                        "error": {"code": "E_UNAVAILABLE", "message": "no console is attached to this shard"},
-                        "cmd_id": payload.get("cmd_id"),
-                        "name": payload.get("name"),
-                        "tick": self.world.tick,
-                    }
+                    error_result(
+                        name if isinstance(name, str) else None,
+                        cmd_id if isinstance(cmd_id, str) else None,
+                        self.world.tick,
+                        E_UNAVAILABLE,
+                        "no console is attached to this shard",
+                    )
                 )
             else:
                 results.append(handler(payload))
