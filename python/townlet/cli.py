@@ -49,6 +49,15 @@ ConfigArg = Annotated[
 ]
 
 
+def _config_path(config: str) -> Path:
+    """The config file a CLI argument names (a path or a bundled example); exits 1 if none."""
+    try:
+        return resolve_config_argument(config)
+    except FileNotFoundError as exc:
+        err.print(f"{config}: {exc}", markup=False)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def validate(
     config: ConfigArg,
@@ -61,11 +70,7 @@ def validate(
     """
     from townlet.validation import validate_shard
 
-    try:
-        path = resolve_config_argument(config)
-    except FileNotFoundError as exc:
-        err.print(f"{config}: {exc}")
-        raise typer.Exit(1) from None
+    path = _config_path(config)
     report = validate_shard(path)
     if as_json:
         payload = {
@@ -105,11 +110,7 @@ def validate(
 def _load_for_run(config: str, seed: int | None) -> SimulationConfig:
     from townlet.validation import validate_shard
 
-    try:
-        path = resolve_config_argument(config)
-    except FileNotFoundError as exc:
-        err.print(f"{config}: {exc}", markup=False)
-        raise typer.Exit(1) from None
+    path = _config_path(config)
     report = validate_shard(path)
     if not report.ok or report.config is None:
         for problem in report.problems:
