@@ -6,12 +6,12 @@
 //! tick) decides what each agent actually does: an agent keeps its option
 //! for `commit_ticks` ticks unless a need falls below the hard threshold,
 //! its context was reset, or the option closed; a masked option becomes
-//! `wait`. Running affordances are never interrupted by a new option.
+//! `wait`. Running affordances are never interrupted by a new option. The
+//! town-wide KPI tally is kept here too.
 
 use crate::agents::NEEDS;
 use crate::codec::{Reader, Writer};
 use crate::error::{CoreError, CoreResult};
-use crate::lifecycle::LifecycleParams;
 use crate::tick::OPTIONS;
 use crate::world::{Role, World};
 
@@ -348,76 +348,9 @@ impl World {
         self.tally
     }
 
-    /// Replaces the exit-trigger thresholds (the console changes them live).
-    pub fn set_lifecycle_params(&mut self, params: LifecycleParams) -> CoreResult<()> {
-        params.validate()?;
-        self.spec.lifecycle = params;
-        Ok(())
-    }
-
     /// The option each agent is committed to (as of the last tick).
     pub fn committed_options(&self) -> &[u8] {
         &self.agents.option
-    }
-
-    /// Gives an agent a job (or none with -1); its attendance starts afresh.
-    pub fn set_job(&mut self, slot: usize, job: i32) -> CoreResult<()> {
-        self.agents.check(slot)?;
-        if job < -1 || job >= self.spec.jobs.len() as i32 {
-            return Err(CoreError::InvalidArgument(format!(
-                "job {job} outside -1..{}",
-                self.spec.jobs.len()
-            )));
-        }
-        if self.agents.job[slot] != job {
-            self.agents.job[slot] = job;
-            self.attendance[slot] = crate::employment::Record::default();
-            self.agents.counters[slot].days_without_wage = 0;
-        }
-        Ok(())
-    }
-
-    /// Flags an agent's context as reset (possession, release): its next
-    /// observation says so and its commitment window ends.
-    pub fn reset_context(&mut self, slot: usize) -> CoreResult<()> {
-        self.agents.check(slot)?;
-        self.agents.ctx_reset[slot] = true;
-        self.agents.commit_ticks[slot] = 0;
-        Ok(())
-    }
-
-    /// Sets an agent's money (finite; may be negative for debt).
-    pub fn set_wallet(&mut self, slot: usize, value: f64) -> CoreResult<()> {
-        self.agents.check(slot)?;
-        if !value.is_finite() {
-            return Err(CoreError::InvalidArgument(format!("wallet {value} must be finite")));
-        }
-        self.agents.wallet[slot] = value;
-        Ok(())
-    }
-
-    /// Sets an agent's inventory (`food_raw`, meal, `clothes_clean`).
-    pub fn set_inventory(&mut self, slot: usize, items: [u16; crate::agents::ITEMS]) -> CoreResult<()> {
-        self.agents.check(slot)?;
-        self.agents.inventory[slot] = items;
-        Ok(())
-    }
-
-    /// Moves an agent into a home venue (or none with -1).
-    pub fn set_home(&mut self, slot: usize, home: i32) -> CoreResult<()> {
-        self.agents.check(slot)?;
-        if home < -1 || home >= self.spec.venues.len() as i32 {
-            return Err(CoreError::InvalidArgument(format!("home venue {home} unknown")));
-        }
-        self.agents.home[slot] = home;
-        Ok(())
-    }
-
-    /// `n` uniform draws in [0, 1) from a stream: rare decisions made
-    /// outside the core (spawns) keep every random state in the world.
-    pub fn draw(&mut self, stream: crate::rng::Stream, n: usize) -> Vec<f64> {
-        let rng = self.rng.get(stream);
-        (0..n).map(|_| rng.next_f64()).collect()
     }
 }
 
