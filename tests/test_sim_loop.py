@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -107,16 +109,22 @@ def test_a_custom_policy_plugs_in_and_masks_hold(config: SimulationConfig) -> No
     assert loop.options()[jobless] == "wait", "a masked option becomes wait"
 
 
-def test_a_failing_stage_names_tick_and_stage(config: SimulationConfig) -> None:
+def test_a_failing_stage_names_tick_and_stage(
+    config: SimulationConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     class Broken(PolicyProvider):
         def decide(self, world, observations, out):  # type: ignore[no-untyped-def]
             raise RuntimeError("policy exploded")
 
+    monkeypatch.chdir(tmp_path)
     loop = SimulationLoop(config, policy=Broken())
     with pytest.raises(TickError, match="tick 0 failed in stage 'policy'") as info:
         loop.step()
     assert info.value.stage == "policy"
     assert isinstance(info.value.cause, RuntimeError)
+    crash = Path(info.value.failure.crash_snapshot)
+    assert crash.parent == tmp_path / "snapshots" / "crash"
+    assert crash.exists()
 
 
 def test_queued_console_commands_without_a_console_get_an_error_result(config: SimulationConfig) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 class TownletError(Exception):
@@ -77,10 +78,15 @@ class TelemetryError(TownletError):
 
 
 class TickError(TownletError):
-    """A tick raised: carries the tick, the stage it was in and the cause."""
+    """A tick raised: carries the tick, the stage it was in and the cause.
+
+    ``failure`` (a ``townlet.core.sim_loop.TickFailure``) names the crash
+    snapshot and any failure-handler errors once the loop has handled it.
+    """
 
     def __init__(self, tick: int, stage: str, cause: BaseException) -> None:
         self.tick = tick
         self.stage = stage
         self.cause = cause
+        self.failure: Any = None
         super().__init__(f"tick {tick} failed in stage {stage!r}: {type(cause).__name__}: {cause}")

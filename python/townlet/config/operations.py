@@ -164,8 +164,11 @@ class StabilityConfig(StrictModel):
 class MigrationsConfig(StrictModel):
     """Which registered snapshot migrations may run on load."""
 
-    auto_apply: bool = False
-    allowed: list[str] = Field(default_factory=list)
+    auto_apply: bool = Field(False, description="apply any registered chain to the config's config_id")
+    allowed: list[str] = Field(default_factory=list, description="migration names that may run on load")
+    modules: list[str] = Field(
+        default_factory=list, description="Python modules imported first (they register migrations)"
+    )
 
 
 class SnapshotConfig(StrictModel):

@@ -98,6 +98,28 @@ class KpiTracker:
             "relationship_coverage": self._coverage(),
         }
 
+    def state(self) -> dict[str, Any]:
+        """Everything needed to restore the tracker (for snapshots)."""
+        return {
+            "days": self.days,
+            "start": dict(self._start),
+            "day_start": dict(self._day_start),
+            "wages": dict(sorted(self._wages.items())),
+            "exit_wages": self._exit_wages,
+            "exits": dict(self._exits),
+            "spawns": self._spawns,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state` output."""
+        self.days = [dict(d) for d in state["days"]]
+        self._start = {str(k): int(v) for k, v in state["start"].items()}
+        self._day_start = {str(k): int(v) for k, v in state["day_start"].items()}
+        self._wages = {str(k): float(v) for k, v in state["wages"].items()}
+        self._exit_wages = float(state["exit_wages"])
+        self._exits = {str(k): int(v) for k, v in state["exits"].items()}
+        self._spawns = int(state["spawns"])
+
     def _coverage(self) -> float:
         world = self.world
         slots = world.slots.tolist()

@@ -18,11 +18,17 @@ into the core plus vectorised numpy.
 
 from __future__ import annotations
 
-from typing import IO, Any
+import hashlib
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from townlet import _core
+from townlet import __version__, _core
 from townlet.config import SimulationConfig
 from townlet.console.command import E_UNAVAILABLE, error_result
 from townlet.core.artifacts import TickArtifacts
@@ -36,7 +42,32 @@ from townlet.policy import PolicyProvider, make_policy
 from townlet.telemetry.publisher import ConsoleHandler, TelemetryPublisher
 from townlet.world.state import WorldState
 
+if TYPE_CHECKING:
+    from townlet.snapshots.manager import SnapshotManager
+
 N_COMPONENTS = len(_core.REWARD_COMPONENTS)
+#: Optional parts whose ``state()`` / ``restore()`` snapshots carry when they have them.
+OPTIONAL_STATE = ("telemetry", "console", "policy")
+
+
+@dataclass
+class TickFailure:
+    """What a failed tick left behind: where it failed, why, and the crash snapshot."""
+
+    tick: int
+    stage: str
+    error_type: str
+    message: str
+    traceback: str
+    crash_snapshot: str | None = None
+    handler_errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-dict form (telemetry, health, the console)."""
+        return asdict(self)
+
+
+FailureHandler = Callable[[TickFailure], None]
 
 
 class SimulationLoop:
@@ -52,6 +83,8 @@ class SimulationLoop:
         stream_telemetry: IO[str] | None = None,
         telemetry_path: str | None = None,
         populate: bool = True,
+        world: WorldState | None = None,
+        crash_snapshots: bool | str | Path = True,
     ) -> None:
         """Builds the town from ``config`` and places its starting population.
 
@@ -59,12 +92,19 @@ class SimulationLoop:
         Telemetry is muted unless ``stream_telemetry`` (a text stream) or
         ``telemetry_path`` (a JSONL file) is given, or a ``telemetry``
         publisher is passed. ``observations=False`` skips building them
-        (a headless shard nobody trains on).
+        (a headless shard nobody trains on). ``world`` adopts an existing
+        town instead of building one (snapshots use it; nothing is placed).
+        A failing tick writes a crash snapshot into
+        ``snapshots.crash_directory`` (relative to the working directory),
+        or into the folder ``crash_snapshots`` names; ``False`` writes none.
         """
         self.config = config
-        self.world = WorldState(config)
-        if populate:
-            self.world.populate()
+        if world is None:
+            world = WorldState(config)
+            if populate:
+                world.populate()
+        self.world = world
+        self.world.loop = self
         self.policy = policy if policy is not None else make_policy(config)
         if telemetry is None:
             muted = config.runtime.providers.telemetry == "muted"
@@ -86,6 +126,18 @@ class SimulationLoop:
         self._observations = self._builder.build() if self._builder is not None else None
         self._last: TickArtifacts | None = None
         self._start_agent_ticks = self.world.core.tally()["agent_ticks"]
+        if crash_snapshots is True:
+            self.crash_directory: Path | None = Path(config.snapshots.crash_directory)
+        else:
+            self.crash_directory = Path(crash_snapshots) if crash_snapshots is not False else None
+        #: Failed ticks, newest last (at most 16 kept).
+        self.failures: deque[TickFailure] = deque(maxlen=16)
+        self._failure_handlers: list[FailureHandler] = []
+        self._autosave: tuple[SnapshotManager, int] | None = None
+        #: Saved sections no part of this loop has taken yet (e.g. the console's, until one attaches).
+        self.pending_state: dict[str, Any] = {}
+        #: Where this loop came from when it was loaded from a snapshot (path, migrations, warnings).
+        self.snapshot_info: dict[str, Any] | None = None
 
     # -- wiring ----------------------------------------------------------------
     def attach_console(self, handler: ConsoleHandler | None) -> None:
@@ -147,10 +199,18 @@ class SimulationLoop:
         the tick and the stage.
         """
         self.stage = "console"
+        tick = self.world.tick
         try:
-            return self._step()
+            artifacts = self._step()
         except Exception as exc:
-            raise TickError(self.world.tick, self.stage, exc) from exc
+            error = TickError(tick, self.stage, exc)
+            error.failure = self._fail(tick, self.stage, exc)
+            raise error from exc
+        if self._autosave is not None:
+            manager, every = self._autosave
+            if self.world.tick % every == 0:
+                manager.save(self)
+        return artifacts
 
     def _step(self) -> TickArtifacts:
         world = self.world
@@ -246,6 +306,148 @@ class SimulationLoop:
         self.telemetry.record_console_results(results)
         return [{"kind": "console_result", "tick": self.world.tick, "result": r} for r in results]
 
+    # -- failures --------------------------------------------------------------
+    def on_failure(self, handler: FailureHandler) -> None:
+        """Registers ``handler(failure)``, called after a failed tick wrote its crash snapshot.
+
+        A handler that raises does not hide the failure: its error is noted
+        in ``failure.handler_errors``.
+        """
+        self._failure_handlers.append(handler)
+
+    def _fail(self, tick: int, stage: str, exc: BaseException) -> TickFailure:
+        failure = TickFailure(
+            tick=tick,
+            stage=stage,
+            error_type=type(exc).__name__,
+            message=str(exc),
+            traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        )
+        if self.crash_directory is not None:
+            from townlet.snapshots.manager import SnapshotManager
+
+            crash = {
+                "tick": tick,
+                "stage": stage,
+                "error_type": failure.error_type,
+                "message": failure.message,
+            }
+            try:
+                path = SnapshotManager(self.crash_directory).save(self, crash=crash)
+                failure.crash_snapshot = str(path)
+            except Exception as save_exc:  # the original failure matters more
+                failure.handler_errors.append(f"crash snapshot: {type(save_exc).__name__}: {save_exc}")
+        self.failures.append(failure)
+        self.telemetry.record_event({"kind": "tick_failure", **failure.as_dict()})
+        publish = getattr(self.telemetry, "publish_failure", None)
+        if callable(publish):
+            try:
+                publish(self, failure)
+            except Exception as pub_exc:
+                failure.handler_errors.append(f"failure telemetry: {type(pub_exc).__name__}: {pub_exc}")
+        for handler in self._failure_handlers:
+            try:
+                handler(failure)
+            except Exception as handler_exc:
+                failure.handler_errors.append(f"{handler!r}: {type(handler_exc).__name__}: {handler_exc}")
+        return failure
+
+    # -- snapshots -------------------------------------------------------------
+    def autosave(self, manager: SnapshotManager | None, every_ticks: int = 1000) -> None:
+        """Saves a snapshot through ``manager`` after every ``every_ticks``-th tick (None: stop)."""
+        if manager is None:
+            self._autosave = None
+            return
+        if every_ticks < 1:
+            raise ValueError(f"every_ticks must be >= 1, got {every_ticks}")
+        self._autosave = (manager, every_ticks)
+
+    def identity(self) -> dict[str, Any]:
+        """What a snapshot of this loop is tied to: config id and digest, content checksums, policy."""
+        world = self.world
+        ident = self.config.identity(world.manifest.checksum, world.layout.checksum).as_dict()
+        policy = self.policy.identity()
+        policy_hash = hashlib.sha256(json_bytes({"policy": policy, "behavior": ident["config_digest"]}))
+        return {
+            **ident,
+            "manifest_checksum": world.manifest.checksum,
+            "layout_checksum": world.layout.checksum,
+            "policy": policy,
+            "policy_hash": policy_hash.hexdigest(),
+            "anneal_ratio": self.config.features.training.anneal_ratio,
+            "townlet_version": __version__,
+        }
+
+    def _optional_parts(self) -> dict[str, Any]:
+        parts: dict[str, Any] = {}
+        candidates = {
+            "telemetry": self.telemetry,
+            "console": getattr(self.telemetry.console_handler, "__self__", None),
+            "policy": self.policy,
+        }
+        for name, part in candidates.items():
+            if callable(getattr(part, "state", None)) and callable(getattr(part, "restore", None)):
+                parts[name] = part
+        return parts
+
+    def state(self) -> dict[str, Any]:
+        """Every Python-side state a snapshot needs (the core's is ``world.core.to_bytes()``).
+
+        Wall-clock timings are left out: two loops in the same simulated
+        state have the same ``state()``.
+        """
+        state: dict[str, Any] = {
+            "world": self.world.state(),
+            "lifecycle": self.lifecycle.state(),
+            "rewards": self.reward_guard.state(),
+            "kpis": self.kpis.state(),
+        }
+        for name, part in self._optional_parts().items():
+            state[name] = part.state()
+        for name, pending in self.pending_state.items():
+            state.setdefault(name, pending)
+        return state
+
+    def state_hash(self) -> str:
+        """A sha256 hex digest over the world bytes and every Python-side state."""
+        digest = hashlib.sha256(self.world.core.to_bytes())
+        digest.update(json_bytes(self.state()))
+        return digest.hexdigest()
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Restores the loop's Python parts from :meth:`state` output (the world's are restored with it).
+
+        Sections for parts this loop does not have yet (a console router
+        attaches later) wait in ``pending_state``.
+        """
+        self.lifecycle.restore(state["lifecycle"])
+        self.reward_guard.restore(state["rewards"])
+        self.kpis.restore(state["kpis"])
+        parts = self._optional_parts()
+        self.pending_state = {}
+        for name in OPTIONAL_STATE:
+            if name not in state:
+                continue
+            if name in parts:
+                parts[name].restore(state[name])
+            else:
+                self.pending_state[name] = state[name]
+
+    @classmethod
+    def from_state(
+        cls, config: SimulationConfig, world_bytes: bytes, state: dict[str, Any], **kwargs: Any
+    ) -> SimulationLoop:
+        """A loop at the state :meth:`state` and ``world.core.to_bytes()`` captured.
+
+        ``kwargs`` go to the constructor (policy, telemetry, observations, ...).
+        """
+        world = WorldState(config)
+        core = _core.World.from_bytes(world.spec, world_bytes)
+        world.restore(state["world"], core)
+        loop = cls(config, world=world, **kwargs)
+        loop.restore_state(state)
+        return loop
+
     # -- reports ---------------------------------------------------------------
     def rates(self) -> dict[str, float]:
         """Ticks per second and agent-steps per second over the run so far."""
@@ -264,8 +466,18 @@ class SimulationLoop:
             "timings": self.timer.report(),
             "rewards": self.reward_guard.stats(),
             "telemetry": {"provider": self.telemetry.name, "payloads": self.telemetry.payloads_written},
+            "last_tick_ms": self.timer.last_total_ms(),
+            "failures": [{k: v for k, v in f.as_dict().items() if k != "traceback"} for f in self.failures],
+            "snapshot": self.snapshot_info,
         }
 
     def close(self) -> None:
         """Flushes and closes telemetry sinks."""
         self.telemetry.close()
+
+
+def json_bytes(value: Any) -> bytes:
+    """Canonical JSON bytes of plain state (sorted keys; numpy values become Python values)."""
+    from townlet.snapshots.format import canonical_json
+
+    return canonical_json(value)

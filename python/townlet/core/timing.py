@@ -38,6 +38,7 @@ class TickTimer:
         self.ticks = 0
         self.seconds = 0.0
         self.last: dict[str, float] = dict.fromkeys(stages, 0.0)
+        self.last_seconds = 0.0
         self._slow: list[SlowTick] = []
         self._start = 0
         self._mark = 0
@@ -59,6 +60,7 @@ class TickTimer:
             self.totals[stage] += value
         self.ticks += 1
         self.seconds += total
+        self.last_seconds = total
         if len(self._slow) < self.keep or total > self._slow[0].seconds:
             entry = SlowTick(total, tick, tuple(self.last.items()))
             if len(self._slow) < self.keep:
@@ -66,6 +68,10 @@ class TickTimer:
             else:
                 heapq.heapreplace(self._slow, entry)
         return total
+
+    def last_total_ms(self) -> float:
+        """Milliseconds the latest finished tick took (0 before the first)."""
+        return self.last_seconds * 1e3
 
     def slowest(self) -> list[SlowTick]:
         """The slowest ticks so far, slowest first."""

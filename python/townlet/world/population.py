@@ -90,6 +90,16 @@ class Housing:
             if occupant == uid:
                 self._occupant[i] = None
 
+    def state(self) -> list[int | None]:
+        """The occupant uid of every bed, in bed order (for snapshots)."""
+        return list(self._occupant)
+
+    def restore(self, state: list[int | None]) -> None:
+        """Restores :meth:`state` output; the bed count must match."""
+        if len(state) != len(self.beds):
+            raise ValueError(f"snapshot has {len(state)} beds, the town has {len(self.beds)}")
+        self._occupant = [None if uid is None else int(uid) for uid in state]
+
 
 class JobBoard:
     """Positions per job and who holds them."""
@@ -133,3 +143,13 @@ class JobBoard:
     def holder_counts(self) -> list[int]:
         """Holders per job."""
         return [len(h) for h in self._holders]
+
+    def state(self) -> list[list[int]]:
+        """The holder uids of every job, sorted (for snapshots)."""
+        return [sorted(h) for h in self._holders]
+
+    def restore(self, state: list[list[int]]) -> None:
+        """Restores :meth:`state` output; the job count must match."""
+        if len(state) != len(self.names):
+            raise ValueError(f"snapshot has {len(state)} jobs, the config has {len(self.names)}")
+        self._holders = [{int(uid) for uid in holders} for holders in state]

@@ -30,6 +30,7 @@ from townlet.world.population import Housing, JobBoard, personality
 from townlet.world.spec import AGE, INVENTORY, NEEDS, UNPAID, build_world_spec, load_world_inputs
 
 if TYPE_CHECKING:
+    from townlet.core.sim_loop import SimulationLoop
     from townlet.lifecycle.manager import LifecycleManager
 
 ATTENDANCE_STATES = ("off_shift", "pending", "on_time", "late", "absent")
@@ -128,6 +129,8 @@ class WorldState:
         self.placed = 0
         #: The loop's lifecycle manager (set by ``SimulationLoop``); the console's kill and caps use it.
         self.lifecycle: LifecycleManager | None = None
+        #: The loop running this town (set by ``SimulationLoop``); console snapshots and reloads use it.
+        self.loop: SimulationLoop | None = None
         #: Agents an operator possesses, with the option they are held to.
         self.possessed: dict[str, int] = {}
         self._slots: dict[str, int] = {}
@@ -363,6 +366,58 @@ class WorldState:
         items[INVENTORY.index(item)] = count
         self.core.set_inventory(slot, items)
         self._version += 1
+
+    # -- persistence -------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Python-side state (beds, job positions, placements, possession, exit queue).
+
+        The core's own state is ``core.to_bytes()``; snapshots store both.
+        """
+        return {
+            "placed": self.placed,
+            "possessed": dict(sorted(self.possessed.items())),
+            "housing": self.housing.state(),
+            "jobs": self.jobs.state(),
+            "employment": self.employment.state(),
+        }
+
+    def restore(self, state: Mapping[str, Any], core: _core.World | None = None) -> None:
+        """Restores :meth:`state` output, adopting ``core`` (a restored core world) when given."""
+        if core is not None:
+            self.core = core
+        self.placed = int(state["placed"])
+        self.housing.restore(state["housing"])
+        self.jobs.restore(state["jobs"])
+        self.employment.restore(state["employment"])
+        self.resync()
+        possessed = {str(a): int(o) for a, o in state["possessed"].items()}
+        unknown = sorted(set(possessed) - set(self._slots))
+        if unknown:
+            raise ValueError(f"possessed agents {unknown} are not live in the restored world")
+        self.possessed = possessed
+
+    def replace_core(
+        self,
+        core: _core.World,
+        spec: dict[str, Any] | None = None,
+        manifest: AffordanceManifest | None = None,
+    ) -> None:
+        """Adopts another core world with the same agents (a restore or a manifest reload)."""
+        self.core = core
+        if spec is not None:
+            self.spec = spec
+        if manifest is not None:
+            self.manifest = manifest
+        self.resync()
+
+    def resync(self) -> None:
+        """Rebuilds the id-to-slot map from the core and drops every cached view."""
+        slots = np.flatnonzero(self.core.alive())
+        uids = self.core.uids()[slots]
+        self._slots = {make_agent_id(int(u)): int(s) for u, s in zip(uids, slots, strict=True)}
+        self._version += 1
+        self._cache_key = (-1, -1)
+        self._ids_version = -1
 
     # -- descriptions ------------------------------------------------------------
     def describe_agent(self, agent_id: str) -> dict[str, Any]:
