@@ -126,10 +126,11 @@ class SimulationLoop:
         self._observations = self._builder.build() if self._builder is not None else None
         self._last: TickArtifacts | None = None
         self._start_agent_ticks = self.world.core.tally()["agent_ticks"]
-        if crash_snapshots is True:
-            self.crash_directory: Path | None = Path(config.snapshots.crash_directory)
-        else:
-            self.crash_directory = Path(crash_snapshots) if crash_snapshots is not False else None
+        #: Where a failed tick's crash snapshot goes (absolute; None: nowhere).
+        self.crash_directory: Path | None = None
+        if crash_snapshots is not False:
+            folder = config.snapshots.crash_directory if crash_snapshots is True else crash_snapshots
+            self.crash_directory = Path(folder).absolute()
         #: Failed ticks, newest last (at most 16 kept).
         self.failures: deque[TickFailure] = deque(maxlen=16)
         self._failure_handlers: list[FailureHandler] = []
