@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -147,28 +147,62 @@ def run(
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    snapshot_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--snapshot-dir",
+            help="Folder for snapshots (default snapshots.directory); a final snapshot is saved there.",
+        ),
+    ] = None,
+    snapshot_every: Annotated[
+        int | None,
+        typer.Option("--snapshot-every", min=1, help="Save a snapshot every N ticks (keeps snapshots.keep)."),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Start from this snapshot instead of a fresh town; --ticks run on from it."
+        ),
+    ] = None,
 ) -> None:
     """Run a headless shard for a number of ticks, then print a summary.
 
     Telemetry is muted unless --stream-telemetry or --telemetry-path is
     given (with --stream-telemetry the progress bar and the summary go to
-    stderr so stdout stays parseable). Exits 1 for a bad config and 2 when
-    a tick fails.
+    stderr so stdout stays parseable). Exits 1 for a bad config or a
+    snapshot that cannot be resumed, and 2 when a tick fails (a crash
+    snapshot is written to snapshots.crash_directory and named).
     """
     from townlet.core.sim_loop import SimulationLoop
     from townlet.reports import run_summary, summary_table
+    from townlet.snapshots.manager import SnapshotManager
 
+    if resume is not None and seed is not None:
+        err.print("--seed cannot be combined with --resume: the snapshot carries its RNG state")
+        raise typer.Exit(1)
     cfg = _load_for_run(config, seed)
     report_to = err if stream_telemetry else out
+    sinks: dict[str, Any] = {
+        "stream_telemetry": sys.stdout if stream_telemetry else None,
+        "telemetry_path": str(telemetry_path) if telemetry_path else None,
+    }
+    saving = snapshot_dir is not None or snapshot_every is not None or cfg.snapshots.every_ticks is not None
     try:
-        loop = SimulationLoop(
-            cfg,
-            stream_telemetry=sys.stdout if stream_telemetry else None,
-            telemetry_path=str(telemetry_path) if telemetry_path else None,
-        )
+        manager = SnapshotManager.from_config(cfg, snapshot_dir)
+        if resume is not None:
+            loop = manager.load(resume, cfg, **sinks)
+            assert loop.snapshot_info is not None
+            err.print(f"resumed {resume} at tick {loop.tick}", markup=False)
+            for warning in loop.snapshot_info["warnings"]:
+                err.print(f"[yellow]warning:[/yellow] {warning}")
+        else:
+            loop = SimulationLoop(cfg, **sinks)
     except TownletError as exc:
         err.print(f"cannot start the shard: {exc}", markup=False)
         raise typer.Exit(1) from None
+    every = snapshot_every if snapshot_every is not None else cfg.snapshots.every_ticks
+    if every is not None:
+        loop.autosave(manager, every)
     try:
         if quiet or ticks < 200:
             loop.run_for_ticks(ticks)
@@ -194,14 +228,33 @@ def run(
             f"[red]tick {exc.tick} failed[/red] in stage {exc.stage}: {type(exc.cause).__name__}: ", end=""
         )
         err.print(str(exc.cause), markup=False)
+        if exc.failure is not None and exc.failure.crash_snapshot:
+            err.print(f"crash snapshot: {exc.failure.crash_snapshot}", markup=False)
         loop.close()
         raise typer.Exit(2) from None
+    if saving:
+        try:
+            final = manager.save(loop)
+        except TownletError as exc:
+            err.print(f"the final snapshot failed: {exc}", markup=False)
+            loop.close()
+            raise typer.Exit(1) from None
+        err.print(f"snapshot: {final}", markup=False)
     loop.close()
     summary = run_summary(loop)
     if as_json:
         report_to.print_json(json.dumps(summary, default=str))
     elif not quiet:
         report_to.print(summary_table(summary))
+
+
+def _register_subcommands() -> None:
+    from townlet.snapshots.cli import snapshot_app
+
+    app.add_typer(snapshot_app, name="snapshot")
+
+
+_register_subcommands()
 
 
 def main() -> None:

@@ -43,6 +43,8 @@ from townlet.telemetry.publisher import ConsoleHandler, TelemetryPublisher
 from townlet.world.state import WorldState
 
 if TYPE_CHECKING:
+    from townlet.config.manifest import AffordanceManifest
+    from townlet.core.reload import ManifestWatcher
     from townlet.snapshots.manager import SnapshotManager
 
 N_COMPONENTS = len(_core.REWARD_COMPONENTS)
@@ -121,6 +123,8 @@ class SimulationLoop:
         )
         self.world.lifecycle = self.lifecycle
         self.stage = "idle"
+        #: Events of console commands applied while paused; they join the next tick's events.
+        self._console_backlog: list[dict[str, Any]] = []
         self._capacity = -1
         self._fit_buffers()
         self._observations = self._builder.build() if self._builder is not None else None
@@ -139,6 +143,9 @@ class SimulationLoop:
         self.pending_state: dict[str, Any] = {}
         #: Where this loop came from when it was loaded from a snapshot (path, migrations, warnings).
         self.snapshot_info: dict[str, Any] | None = None
+        self._watcher: ManifestWatcher | None = None
+        if config.affordances.watch:
+            self.watch_manifest()
 
     # -- wiring ----------------------------------------------------------------
     def attach_console(self, handler: ConsoleHandler | None) -> None:
@@ -219,7 +226,10 @@ class SimulationLoop:
         timer = self.timer
         tick = core.tick
         timer.start()
-        console_events = self._apply_console()
+        if self._watcher is not None:
+            self._watcher.poll(tick)
+        console_events = self._console_backlog + self._apply_console() + world.meets.update(world)
+        self._console_backlog = []
         timer.lap("console")
         self.stage = "policy"
         self._fit_buffers()
@@ -282,6 +292,15 @@ class SimulationLoop:
                 collected.append(artifacts.detached())
         return collected
 
+    def apply_console(self) -> list[dict[str, Any]]:
+        """Applies the queued console commands now, without simulating a tick (a paused shard).
+
+        Returns their results (also in ``telemetry.latest_console_results()``);
+        their events join the next tick's events.
+        """
+        self._console_backlog += self._apply_console()
+        return self.telemetry.latest_console_results()
+
     def _apply_console(self) -> list[dict[str, Any]]:
         commands = self.telemetry.drain_console_commands()
         if not commands:
@@ -306,6 +325,37 @@ class SimulationLoop:
                 results.append(handler(payload))
         self.telemetry.record_console_results(results)
         return [{"kind": "console_result", "tick": self.world.tick, "result": r} for r in results]
+
+    # -- reloads ---------------------------------------------------------------
+    def adopt_core(self, core: _core.World, spec: dict[str, Any], manifest: AffordanceManifest) -> None:
+        """Swaps in a core world holding the same state under a new manifest (a hot reload).
+
+        Refuses (``ValueError``, nothing changed) when the observation layout would change.
+        """
+        if self._builder is not None:
+            builder = ObservationBuilder(core, self.config.embedding_allocator.reuse_warning_threshold)
+            if builder.spec.digest() != self._builder.spec.digest():
+                raise ValueError("the observation layout would change; that needs a restart")
+        self.world.replace_core(core, spec, manifest)
+        self.lifecycle.reapply_params()
+        if self._builder is not None:
+            self._builder = builder
+            self._observations = builder.build()
+
+    def adopt_config(self, config: SimulationConfig) -> None:
+        """Makes ``config`` the running config after a checked reload (``core.reload.reload_config``)."""
+        self.config = config
+        self.world.config = config
+        self.lifecycle.config = config
+
+    def watch_manifest(self, every_ticks: int | None = 50) -> None:
+        """Reloads the manifest when its files change, checking every ``every_ticks`` ticks (None: stop).
+
+        ``affordances.watch: true`` turns this on when the loop is built.
+        """
+        from townlet.core.reload import ManifestWatcher
+
+        self._watcher = ManifestWatcher(self, every_ticks) if every_ticks is not None else None
 
     # -- failures --------------------------------------------------------------
     def on_failure(self, handler: FailureHandler) -> None:

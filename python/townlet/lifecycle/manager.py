@@ -364,4 +364,8 @@ class LifecycleManager:
         low, high = state["spawn_delay"]
         self.spawn_delay = (int(low), int(high))
         self.hunger_collapse_ticks = int(state["hunger_collapse_ticks"])
+        self.reapply_params()
+
+    def reapply_params(self) -> None:
+        """Pushes the trigger thresholds to the core again (after a restore or a core swap)."""
         self.world.core.set_lifecycle_params(lifecycle_params(self.config, self.hunger_collapse_ticks))
