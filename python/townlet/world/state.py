@@ -26,6 +26,7 @@ from townlet.errors import InvalidArgumentError
 from townlet.observations import agent_id as make_agent_id
 from townlet.world.employment import EmploymentExitQueue
 from townlet.world.layout import Layout
+from townlet.world.meets import ArrangedMeets
 from townlet.world.population import Housing, JobBoard, personality
 from townlet.world.spec import AGE, INVENTORY, NEEDS, UNPAID, build_world_spec, load_world_inputs
 
@@ -133,6 +134,8 @@ class WorldState:
         self.loop: SimulationLoop | None = None
         #: Agents an operator possesses, with the option they are held to.
         self.possessed: dict[str, int] = {}
+        #: Meets arranged by the console (``arrange_meet``); the loop ends them when they are over.
+        self.meets = ArrangedMeets()
         self._slots: dict[str, int] = {}
         self._version = 0
         self._cache_key: tuple[int, int] = (-1, -1)
