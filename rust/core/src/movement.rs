@@ -7,6 +7,8 @@
 //! the agent "ghost steps" through the blocker for one tick, which is
 //! counted and reported.
 
+use crate::codec::{Reader, Writer};
+use crate::error::CoreResult;
 use crate::grid::{Grid, DIRECTIONS};
 use crate::rng::Rng;
 use crate::spatial::SpatialIndex;
@@ -69,6 +71,30 @@ impl Mover {
     /// Consecutive blocked tries of `slot`.
     pub fn retries(&self, slot: usize) -> u16 {
         self.retries.get(slot).copied().unwrap_or(0)
+    }
+
+    /// Writes the state that carries over between ticks (counters, blocked tries per slot).
+    pub(crate) fn encode(&self, w: &mut Writer) {
+        w.u64(self.ghost_steps);
+        w.u64(self.blocked);
+        w.len(self.retries.len());
+        for &r in &self.retries {
+            w.u16(r);
+        }
+    }
+
+    /// Restores what [`Mover::encode`] wrote.
+    pub(crate) fn decode(r: &mut Reader<'_>) -> CoreResult<Mover> {
+        let ghost_steps = r.u64()?;
+        let blocked = r.u64()?;
+        let n = r.len(10_000_000)?;
+        let retries = (0..n).map(|_| r.u16()).collect::<CoreResult<_>>()?;
+        Ok(Mover {
+            retries,
+            order: Vec::new(),
+            ghost_steps,
+            blocked,
+        })
     }
 
     /// Clears the counter of a slot (spawn, teleport).

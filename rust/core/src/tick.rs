@@ -676,6 +676,37 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn a_restore_at_any_tick_has_the_same_future(seed in any::<u64>(), at in 0usize..300) {
+            let mut rng = Rng::from_seed(seed);
+            let mut options = [0u8; 4];
+            let schedule: Vec<[u8; 4]> = (0..at + 150)
+                .map(|t| {
+                    if t % 20 == 0 {
+                        for o in &mut options {
+                            *o = rng.below(OPTIONS.len() as u64) as u8;
+                        }
+                    }
+                    options
+                })
+                .collect();
+            let mut w = populated();
+            let mut buf = buffers();
+            for o in &schedule[..at] {
+                run(&mut w, o, 1, &mut buf);
+            }
+            let mut restored = World::from_bytes(w.spec().clone(), &w.to_bytes()).unwrap();
+            let mut buf2 = buffers();
+            for o in &schedule[at..] {
+                run(&mut w, o, 1, &mut buf);
+                run(&mut restored, o, 1, &mut buf2);
+                prop_assert!(restored.to_bytes() == w.to_bytes(), "diverged after a restore at tick {}", at);
+            }
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig::with_cases(8))]
         #[test]
         fn needs_and_money_stay_sane(seed in any::<u64>()) {

@@ -97,7 +97,7 @@ impl Plan {
 }
 
 /// Snapshot format version written by [`World::to_bytes`].
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const MAGIC: &[u8; 4] = b"TWLT";
 
 /// One placed object.
@@ -639,8 +639,7 @@ impl World {
                 r.encode(&mut w);
             }
         }
-        w.u64(self.mover.ghost_steps);
-        w.u64(self.mover.blocked);
+        self.mover.encode(&mut w);
         self.route_stats.encode(&mut w);
         self.tally.encode(&mut w);
         w.len(self.plans.len());
@@ -694,8 +693,7 @@ impl World {
                 }
             })
             .collect::<CoreResult<_>>()?;
-        world.mover.ghost_steps = r.u64()?;
-        world.mover.blocked = r.u64()?;
+        world.mover = Mover::decode(&mut r)?;
         world.route_stats = RouteStats::decode(&mut r)?;
         world.tally = Tally::decode(&mut r)?;
         let n = r.len(10_000_000)?;
