@@ -80,6 +80,7 @@ class ConsoleServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=1, le=65535)
     allow_non_loopback: bool = Field(False, description="required to bind anything but loopback")
+    request_timeout_s: float = Field(10.0, gt=0, le=300, description="how long a request waits for the shard")
 
     @model_validator(mode="after")
     def _loopback(self) -> ConsoleServerConfig:
@@ -88,9 +89,18 @@ class ConsoleServerConfig(StrictModel):
         return self
 
 
+class ConsoleClockConfig(StrictModel):
+    """The pace of a served shard (``townlet run --serve``); operators change it with pause/resume/speed."""
+
+    ticks_per_second: float = Field(10.0, gt=0, le=100_000, description="the 1x rate")
+    speed: Literal["1x", "10x", "100x", "max"] = Field("1x", description="the speed a served shard starts at")
+    paused: bool = Field(False, description="start paused (console commands still apply)")
+
+
 class ConsoleConfig(StrictModel):
     """Console plumbing."""
 
     audit_log: str = "logs/console/commands.jsonl"
     idempotency_cache_size: int = Field(1024, ge=1, le=1_000_000)
     server: ConsoleServerConfig = Field(default_factory=ConsoleServerConfig)
+    clock: ConsoleClockConfig = Field(default_factory=ConsoleClockConfig)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from townlet import _core
 from townlet.config import SimulationConfig
+from townlet.console.arrange import register_arrange_meet
 from townlet.console.audit import AuditLog
 from townlet.console.auth import Authenticator
 from townlet.console.command import (
@@ -32,6 +33,9 @@ from townlet.console.command import (
     ConsoleCommandError,
 )
 from townlet.console.router import ConsoleRouter
+from townlet.console.snapshot_commands import register_snapshot_commands
+from townlet.console.time_control import register_time_control
+from townlet.core.pacing import ShardClock
 from townlet.errors import InvalidArgumentError
 from townlet.telemetry.publisher import SCHEMA_VERSION, TelemetryPublisher, world_snapshot
 from townlet.world.state import WEATHER, WorldState
@@ -83,11 +87,17 @@ class _Commands:
         config: SimulationConfig,
         providers: dict[str, str],
         auth: Callable[[], dict[str, object]],
+        clock: ShardClock | None = None,
     ) -> None:
         self.world = world
         self.config = config
         self.providers = providers
         self.auth_status = auth
+        self.clock = clock
+
+    def clock_status(self) -> dict[str, Any] | None:
+        """Pause and speed for viewers (None: the shard is stepped by hand, not paced)."""
+        return self.clock.status() if self.clock is not None else None
 
     # -- helpers ---------------------------------------------------------------
     def _agent(self, command: ConsoleCommand, index: int, name: str = "agent_id") -> str:
@@ -106,7 +116,7 @@ class _Commands:
     # -- viewer ------------------------------------------------------------------
     def telemetry_snapshot(self, command: ConsoleCommand) -> dict[str, Any]:
         snap = world_snapshot(self.world)
-        snap["console"] = {"auth": self.auth_status(), **self.providers}
+        snap["console"] = {"auth": self.auth_status(), **self.providers, "clock": self.clock_status()}
         return snap
 
     def employment_status(self, command: ConsoleCommand) -> dict[str, Any]:
@@ -165,6 +175,7 @@ class _Commands:
             "schema_version": SCHEMA_VERSION,
             "console_auth": self.auth_status(),
             **self.providers,
+            "clock": self.clock_status(),
             "exits": dict(life.exit_counts) if life else {},
             "spawns": life.spawns_total if life else 0,
         }
@@ -341,12 +352,15 @@ def create_console_router(
     policy_provider: str | None = None,
     telemetry_provider: str | None = None,
     config: SimulationConfig | None = None,
+    clock: ShardClock | None = None,
 ) -> ConsoleRouter:
     """A router over ``world`` wired to ``telemetry``'s queued command path.
 
     Auth, the audit log path and the idempotency cache size come from
     ``config`` (``console_auth``, ``console``); the audit path is relative to
-    the working directory.
+    the working directory. ``clock`` is the shard's pace (``pause``,
+    ``resume``, ``speed``; see ``townlet.core.runner``); without one those
+    commands answer ``E_UNAVAILABLE``.
     """
     cfg = config if config is not None else world.config
     authenticator = Authenticator(cfg.console_auth)
@@ -361,7 +375,7 @@ def create_console_router(
         "policy_provider": policy_provider or (policy.name if policy is not None else "unknown"),
         "telemetry_provider": telemetry_provider or telemetry.name,
     }
-    c = _Commands(world, cfg, providers, authenticator.status)
+    c = _Commands(world, cfg, providers, authenticator.status, clock)
     viewer = [
         (
             "telemetry_snapshot",
@@ -404,5 +418,8 @@ def create_console_router(
         "employment_exit review | approve AGENT_ID | defer AGENT_ID",
     )
     router.register("help", lambda _cmd: {"commands": router.commands()}, "viewer", "list the commands")
+    register_arrange_meet(router, world)
+    register_snapshot_commands(router, world)
+    register_time_control(router, clock, lambda: world.tick)
     telemetry.attach_console(router.dispatch_payload)
     return router
