@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from townlet import _core
 from townlet.cli import app
 from townlet.config import SimulationConfig, load_config
+from townlet.console import ConsoleCommand, create_console_router
 from townlet.core.sim_loop import SimulationLoop, TickFailure
 from townlet.errors import SnapshotError, TickError
 from townlet.paths import BUNDLED_CONFIGS
@@ -374,3 +375,66 @@ def test_observations_match_after_load_for_every_agent(config: SimulationConfig,
     assert restored.options() == loop.options()
     assert restored.world.core.to_bytes() == loop.world.core.to_bytes()
     assert isinstance(restored.world.core, _core.World)
+
+
+def test_console_state_and_arranged_meets_survive_a_round_trip(
+    config: SimulationConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    loop = SimulationLoop(config)
+    router = create_console_router(loop.telemetry, loop.world, config=config)
+    loop.run_for_ticks(50)
+    a, b = (str(x) for x in loop.world.agent_ids[:2])
+    met = router.dispatch(
+        ConsoleCommand(name="arrange_meet", args=(a, b), kwargs={"ticks": 80}, cmd_id="meet-1")
+    )
+    assert met["status"] == "ok", met
+    loop.run_for_ticks(5)
+    manager = SnapshotManager(tmp_path / "snaps")
+    path = manager.save(loop)
+    assert manager.read(path).state["console"]["cache"], "the idempotency cache is saved"
+    _assert_identical_future(loop, manager, config, 100)
+    restored = manager.load(path, config)
+    assert "console" in restored.pending_state, "waits for a console to attach"
+    router2 = create_console_router(restored.telemetry, restored.world, config=config)
+    assert "console" not in restored.pending_state
+    again = router2.dispatch(ConsoleCommand(name="arrange_meet", args=(a, b), cmd_id="meet-1"))
+    assert again == met, "a repeated cmd_id answers from the restored cache"
+
+
+def test_console_snapshot_commands(
+    config: SimulationConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    loop = SimulationLoop(config)
+    router = create_console_router(loop.telemetry, loop.world, config=config)
+    loop.run_for_ticks(20)
+
+    def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return router.dispatch(ConsoleCommand(name=str(args[0]), args=args[1:], kwargs=kwargs))
+
+    empty = run("snapshot", "inspect")
+    assert empty["error"]["code"] == "E_NOT_FOUND"
+    saved = run("snapshot", "save")
+    assert saved["status"] == "ok", saved
+    assert saved["data"]["state_hash"] == loop.state_hash()
+    name = Path(saved["data"]["path"]).name
+    assert run("snapshot", "list")["data"]["snapshots"] == [name]
+    inspected = run("snapshot", "inspect")["data"]["snapshot"]
+    assert inspected["tick"] == 20
+    assert inspected["identity"]["config_id"] == "v1.3.0"
+    assert run("snapshot", "validate", name)["data"] == {
+        "path": saved["data"]["path"],
+        "ok": True,
+        "problems": [],
+    }
+    assert run("snapshot", "validate", "../../etc/passwd")["error"]["code"] == "E_INVALID_ARG"
+    assert run("snapshot", "validate", "missing.twsnap")["error"]["code"] == "E_NOT_FOUND"
+    assert run("snapshot", "explode")["error"]["code"] == "E_INVALID_ARG"
+    off = run("reload", "manifest")
+    assert off["error"]["code"] == "E_UNAVAILABLE"
+    assert "affordances.hot_reload" in off["error"]["message"]
+    viewer = router.dispatch_payload({"name": "snapshot", "args": ["save"]})
+    assert viewer["error"]["code"] == "E_FORBIDDEN", "save is an admin command"
+    listing = router.dispatch_payload({"name": "snapshot", "args": ["list"]})
+    assert listing["status"] == "ok" or listing["error"]["code"] == "E_UNAUTHORIZED"

@@ -147,7 +147,7 @@ def reload_manifest(
     changes = _param_changes(current, manifest)
     loop.adopt_core(core, spec, manifest)
     result = ReloadResult("manifest", True, current.checksum, manifest.checksum, changes, str(source))
-    loop.telemetry.record_event({"kind": "manifest_reloaded", "tick": loop.tick, **result.as_dict()})
+    loop.telemetry.record_event({**result.as_dict(), "kind": "manifest_reloaded", "tick": loop.tick})
     return result
 
 
@@ -202,7 +202,7 @@ def reload_config(loop: SimulationLoop, new: SimulationConfig) -> ReloadResult:
         changes,
         str(new.source_path or ""),
     )
-    loop.telemetry.record_event({"kind": "config_reloaded", "tick": loop.tick, **result.as_dict()})
+    loop.telemetry.record_event({**result.as_dict(), "kind": "config_reloaded", "tick": loop.tick})
     return result
 
 

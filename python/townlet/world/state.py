@@ -382,6 +382,7 @@ class WorldState:
             "housing": self.housing.state(),
             "jobs": self.jobs.state(),
             "employment": self.employment.state(),
+            "meets": self.meets.state(),
         }
 
     def restore(self, state: Mapping[str, Any], core: _core.World | None = None) -> None:
@@ -392,6 +393,7 @@ class WorldState:
         self.housing.restore(state["housing"])
         self.jobs.restore(state["jobs"])
         self.employment.restore(state["employment"])
+        self.meets.restore(state["meets"])
         self.resync()
         possessed = {str(a): int(o) for a, o in state["possessed"].items()}
         unknown = sorted(set(possessed) - set(self._slots))
