@@ -438,3 +438,22 @@ def test_console_snapshot_commands(
     assert viewer["error"]["code"] == "E_FORBIDDEN", "save is an admin command"
     listing = router.dispatch_payload({"name": "snapshot", "args": ["list"]})
     assert listing["status"] == "ok" or listing["error"]["code"] == "E_UNAUTHORIZED"
+
+
+def test_console_health_shows_failures_and_tick_time(
+    config: SimulationConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    loop = SimulationLoop(config)
+    router = create_console_router(loop.telemetry, loop.world, config=config)
+    loop.run_for_ticks(3)
+    healthy = router.dispatch(ConsoleCommand(name="health"))["data"]["loop"]
+    assert healthy["last_tick_ms"] > 0
+    assert healthy["failures"] == []
+    INJECTIONS["rewards"](loop)
+    with pytest.raises(TickError):
+        loop.step()
+    failed = router.dispatch(ConsoleCommand(name="health"))["data"]["loop"]
+    assert failed["failures"][0]["stage"] == "rewards"
+    assert failed["failures"][0]["crash_snapshot"].endswith("v1.3.0-t0000000003-crash.twsnap")
+    assert "traceback" not in failed["failures"][0]

@@ -178,6 +178,7 @@ class _Commands:
             "clock": self.clock_status(),
             "exits": dict(life.exit_counts) if life else {},
             "spawns": life.spawns_total if life else 0,
+            "loop": _loop_health(self.world),
         }
 
     # -- admin -------------------------------------------------------------------
@@ -337,6 +338,14 @@ class _Commands:
             "speaker_ties": ties[speaker],
             "listener_ties": ties[listener],
         }
+
+
+def _loop_health(world: WorldState) -> dict[str, Any] | None:
+    """The running loop's health: last tick time, failures, snapshot origin, telemetry."""
+    if world.loop is None:
+        return None
+    health = world.loop.health()
+    return {k: health[k] for k in ("last_tick_ms", "failures", "snapshot", "telemetry") if k in health}
 
 
 def _exit_role(command: ConsoleCommand) -> str:

@@ -384,7 +384,9 @@ class SimulationLoop:
                 "message": failure.message,
             }
             try:
-                path = SnapshotManager(self.crash_directory).save(self, crash=crash)
+                manager = SnapshotManager(self.crash_directory)
+                named = manager.path_for(self.config.config_id, tick, crash=True)
+                path = manager.save(self, path=named, crash=crash)
                 failure.crash_snapshot = str(path)
             except Exception as save_exc:  # the original failure matters more
                 failure.handler_errors.append(f"crash snapshot: {type(save_exc).__name__}: {save_exc}")
