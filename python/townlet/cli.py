@@ -164,6 +164,20 @@ def run(
             "--resume", help="Start from this snapshot instead of a fresh town; --ticks run on from it."
         ),
     ] = None,
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            "--serve",
+            metavar="HOST:PORT",
+            help="Serve the console over HTTP (server extra) and pace the run; --ticks 0 runs until Ctrl-C.",
+        ),
+    ] = None,
+    speed: Annotated[
+        str | None,
+        typer.Option(
+            "--speed", help="With --serve: the starting speed, 1x|10x|100x|max (console.clock.speed)."
+        ),
+    ] = None,
 ) -> None:
     """Run a headless shard for a number of ticks, then print a summary.
 
@@ -172,6 +186,11 @@ def run(
     stderr so stdout stays parseable). Exits 1 for a bad config or a
     snapshot that cannot be resumed, and 2 when a tick fails (a crash
     snapshot is written to snapshots.crash_directory and named).
+
+    With --serve HOST:PORT the shard is paced (console.clock, --speed) and
+    its console is served over HTTP (docs/console.md); it runs --ticks ticks,
+    or with --ticks 0 until Ctrl-C, then prints the summary. An address it
+    cannot serve exits 1.
     """
     from townlet.core.sim_loop import SimulationLoop
     from townlet.reports import run_summary, summary_table
@@ -179,6 +198,9 @@ def run(
 
     if resume is not None and seed is not None:
         err.print("--seed cannot be combined with --resume: the snapshot carries its RNG state")
+        raise typer.Exit(1)
+    if speed is not None and serve is None:
+        err.print("--speed paces a served shard; add --serve HOST:PORT")
         raise typer.Exit(1)
     cfg = _load_for_run(config, seed)
     report_to = err if stream_telemetry else out
@@ -204,7 +226,18 @@ def run(
     if every is not None:
         loop.autosave(manager, every)
     try:
-        if quiet or ticks < 200:
+        if serve is not None:
+            from townlet.console.serving import ServeError, serve_shard
+
+            try:
+                serve_shard(
+                    loop, cfg, serve, ticks, speed=speed, announce=lambda s: err.print(s, markup=False)
+                )
+            except ServeError as exc:
+                err.print(str(exc), markup=False)
+                loop.close()
+                raise typer.Exit(1) from None
+        elif quiet or ticks < 200:
             loop.run_for_ticks(ticks)
         else:
             with Progress(
@@ -252,6 +285,9 @@ def _register_subcommands() -> None:
     from townlet.snapshots.cli import snapshot_app
 
     app.add_typer(snapshot_app, name="snapshot")
+    from townlet.console.client import console_command
+
+    app.command("console", context_settings={"ignore_unknown_options": True})(console_command)
 
 
 _register_subcommands()
