@@ -237,6 +237,10 @@ def run(
                 err.print(str(exc), markup=False)
                 loop.close()
                 raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                err.print("interrupted before the tick ended; no summary", markup=False)
+                loop.close()
+                raise typer.Exit(130) from None
         elif quiet or ticks < 200:
             loop.run_for_ticks(ticks)
         else:
