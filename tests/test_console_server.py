@@ -199,13 +199,14 @@ payloads = st.one_of(
 @given(payload=payloads)
 def test_malformed_payloads_never_produce_a_500_or_a_traceback(shard: tuple[str, Any], payload: Any) -> None:
     url, _ = shard
-    status, body, text = http(
-        "POST", url + "/console", json.dumps(payload).encode(), {"Content-Type": "application/json"}
-    )
-    assert status < 500, text
-    assert body["status"] in ("ok", "error")
-    assert (status == 200) == (body["status"] == "ok")
-    assert "Traceback" not in text
+    for endpoint in ("/console", "/console/role"):
+        status, body, text = http(
+            "POST", url + endpoint, json.dumps(payload).encode(), {"Content-Type": "application/json"}
+        )
+        assert status < 500, text
+        assert body["status"] in ("ok", "error")
+        assert (status == 200) == (body["status"] == "ok")
+        assert "Traceback" not in text
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -220,6 +221,45 @@ def test_raw_bytes_and_odd_headers_never_produce_a_500(
     status, body, text = http("POST", url + "/console", raw, headers)
     assert status < 500, text
     assert body["status"] in ("ok", "error")
+
+
+@pytest.fixture(scope="module")
+def fuzz_shard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    audit = tmp_path_factory.mktemp("fuzz") / "audit.jsonl"
+    with served(_config(audit=audit)) as running:
+        yield running
+
+
+# "resume" stays out: the fuzzed shard stays paused and costs no CPU while the module runs.
+every_command = st.sampled_from(
+    [
+        "arrange_meet", "speed", "pause", "setneed", "teleport", "price", "spawn", "kill",
+        "set_rel", "force_chat", "possess", "steer", "release", "blackout", "rain", "set_exit_cap",
+        "set_spawn_delay", "set_death_threshold", "toggle_mortality", "employment_exit", "inspect", "debug",
+    ]
+)  # fmt: skip
+agent_like = st.sampled_from(["agent_0", "agent_1", "agent_2", "agent_99", "park_0", "cafe_0", "home_1"])
+arg_values = st.one_of(
+    agent_like, json_values, st.sampled_from(["1x", "10x", "on", "off", "sleep", "-1", "1e9"])
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=every_command,
+    args=st.lists(arg_values, max_size=5),
+    kwargs=st.dictionaries(
+        st.sampled_from(["ticks", "option", "venue", "payload", "speed", "x"]), arg_values
+    ),
+)
+def test_admin_commands_with_odd_arguments_answer_with_codes(
+    fuzz_shard: tuple[str, Any], name: str, args: list[Any], kwargs: dict[str, Any]
+) -> None:
+    url, _ = fuzz_shard
+    status, body = post(url, {"name": name, "args": args, "kwargs": kwargs}, ADMIN)
+    assert status < 500, body
+    if body["status"] == "error":
+        assert body["error"]["code"] != "E_INTERNAL", body
 
 
 # -- the client -------------------------------------------------------------------------
