@@ -159,6 +159,41 @@ def test_buffers_are_checked() -> None:
         world.observe(np.asfortranarray(good[0]), *good[1:])
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_masks_alone_equal_the_masks_of_observe(variant: str) -> None:
+    world, _ = _world(variant)
+    world.remove(2)
+    builder = ObservationBuilder(world)
+    n = world.capacity
+    options = np.ones((n, len(_core.OPTIONS)), np.bool_)
+    primitives = np.ones((n, len(_core.PRIMITIVES)), np.bool_)
+    for option in ("get_fed", "go_to_work", "sleep"):
+        _step(world, option, 40)
+        builder.build()
+        world.masks(options, primitives)
+        np.testing.assert_array_equal(options, builder._options)
+        np.testing.assert_array_equal(primitives, builder._primitives)
+        assert not options[2].any(), "a free slot is masked"
+        assert not primitives[2].any(), "a free slot is masked"
+        assert options[world.alive()].any(axis=1).all(), "wait is always open"
+
+
+def test_mask_buffers_are_checked() -> None:
+    world, _ = _world("compact")
+    n = world.capacity
+    options = np.zeros((n, len(_core.OPTIONS)), np.bool_)
+    primitives = np.zeros((n, len(_core.PRIMITIVES)), np.bool_)
+    world.masks(options, primitives)
+    with pytest.raises(ShapeError, match="option_mask"):
+        world.masks(options[:-1], primitives)
+    with pytest.raises(ShapeError, match="primitive_mask"):
+        world.masks(options, np.zeros((n, 3), np.bool_))
+    with pytest.raises(ShapeError, match="C-contiguous"):
+        world.masks(np.asfortranarray(options), primitives)
+    with pytest.raises(TypeError):
+        world.masks(options.astype(np.uint8), primitives)
+
+
 def test_forced_slot_reuse_is_counted_and_warned(caplog: pytest.LogCaptureFixture) -> None:
     config = load_config(EXAMPLES / "poc_hybrid.yaml")
     config = config.model_copy(

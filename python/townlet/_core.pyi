@@ -184,6 +184,8 @@ class World:
         primitive_mask: npt.NDArray[np.bool_],
     ) -> None:
         """Writes every slot's observation and masks into the buffers, in place."""
+    def masks(self, option_mask: npt.NDArray[np.bool_], primitive_mask: npt.NDArray[np.bool_]) -> None:
+        """Writes every slot's option and primitive masks (those of ``observe``), in place."""
     def slot_stats(self) -> tuple[int, int, int]:
         """Embedding slots assigned, forced reuses, agents left without a slot."""
     def embedding_slots(self) -> npt.NDArray[np.int32]:

@@ -593,6 +593,39 @@ impl World {
         .py()
     }
 
+    /// Writes every slot's option and primitive masks into caller buffers,
+    /// in place: the masks of `observe` without the tensors.
+    ///
+    /// `option_mask` (bool, capacity x options), `primitive_mask` (bool,
+    /// capacity x primitives), both C-contiguous. The GIL is released while
+    /// writing.
+    fn masks<'py>(
+        &self,
+        py: Python<'py>,
+        mut option_mask: PyReadwriteArray2<'py, bool>,
+        mut primitive_mask: PyReadwriteArray2<'py, bool>,
+    ) -> PyResult<()> {
+        let n = self.inner.agents().capacity();
+        for (what, got, want) in [
+            ("option_mask", option_mask.shape(), [n, OPTIONS.len()]),
+            ("primitive_mask", primitive_mask.shape(), [n, PRIMITIVES.len()]),
+        ] {
+            if got != want {
+                return Err(shape_err(what, format!("{want:?}"), format!("{got:?}")));
+            }
+        }
+        let contiguous = |what: &str| shape_err(what, "C-contiguous".into(), "strided".into());
+        if !(option_mask.is_c_contiguous() && primitive_mask.is_c_contiguous()) {
+            return Err(contiguous("masks"));
+        }
+        let option_mask = option_mask.as_slice_mut().map_err(|_| contiguous("option_mask"))?;
+        let primitive_mask = primitive_mask
+            .as_slice_mut()
+            .map_err(|_| contiguous("primitive_mask"))?;
+        let inner = &self.inner;
+        py.detach(|| inner.masks(option_mask, primitive_mask)).py()
+    }
+
     /// Embedding slot counters: `(assigned, forced reuses, exhausted)`.
     fn slot_stats(&self) -> (u64, u64, u64) {
         let s = self.inner.slot_stats();

@@ -1,6 +1,7 @@
 //! Criterion bench of `World::step` (the core tick, no observations) on
 //! synthetic towns: one home (bed + fridge) per agent on an open grid.
-//! Reports agent-steps per second via criterion's element throughput.
+//! Also the observation encoders and the masks alone. Reports agent-steps
+//! (agent-observations) per second via criterion's element throughput.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use townlet_core::affordances::{AffordanceDef, Effects};
@@ -202,5 +203,26 @@ fn bench_observe(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_step, bench_observe);
+fn bench_masks(c: &mut Criterion) {
+    let mut group = c.benchmark_group("masks");
+    for agents in [8usize, 64, 512, 4096] {
+        let mut world = town(agents);
+        let n = world.agents().capacity();
+        let (mut rewards, mut totals, mut events) = (vec![0.0f32; n * N_COMPONENTS], vec![0.0f32; n], Vec::new());
+        for _ in 0..30 {
+            world
+                .step(&vec![1u8; n], &mut rewards, &mut totals, &mut events)
+                .expect("step");
+        }
+        let mut options = vec![false; n * OPTIONS.len()];
+        let mut primitives = vec![false; n * PRIMITIVES.len()];
+        group.throughput(Throughput::Elements(agents as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(agents), &agents, |b, _| {
+            b.iter(|| world.masks(&mut options, &mut primitives).expect("masks"));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_step, bench_observe, bench_masks);
 criterion_main!(benches);

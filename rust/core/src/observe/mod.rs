@@ -301,6 +301,33 @@ impl World {
         }
         Ok(())
     }
+
+    /// Writes every agent's option and primitive masks (the masks of
+    /// [`World::observe`], without the tensors): `option_mask` is
+    /// `capacity x OPTIONS.len()`, `primitive_mask` `capacity x
+    /// PRIMITIVES.len()`; free slots are all false.
+    pub fn masks(&self, option_mask: &mut [bool], primitive_mask: &mut [bool]) -> CoreResult<()> {
+        let n = self.agents.capacity();
+        let (o, p) = (OPTIONS.len(), PRIMITIVES.len());
+        if option_mask.len() != n * o || primitive_mask.len() != n * p {
+            return Err(CoreError::Shape {
+                what: "mask buffers".into(),
+                expected: format!("{} and {}", n * o, n * p),
+                got: format!("{} and {}", option_mask.len(), primitive_mask.len()),
+            });
+        }
+        let rows = option_mask.chunks_exact_mut(o).zip(primitive_mask.chunks_exact_mut(p));
+        for (s, (options, primitives)) in rows.enumerate() {
+            if self.agents.alive[s] {
+                self.option_mask(s, options);
+                self.primitive_mask(s, primitives);
+            } else {
+                options.fill(false);
+                primitives.fill(false);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

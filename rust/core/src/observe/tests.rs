@@ -217,6 +217,46 @@ fn dead_slots_are_zero_and_masked() {
 }
 
 #[test]
+fn masks_alone_equal_the_masks_of_observe() {
+    for variant in [Variant::Full, Variant::Hybrid, Variant::Compact] {
+        let mut w = World::new(with_variant(variant)).unwrap();
+        for (x, y) in [(2, 2), (5, 3), (8, 4), (3, 5), (9, 6), (8, 6)] {
+            w.spawn(&agent(x, y)).unwrap();
+        }
+        w.remove(2).unwrap();
+        let n = w.agents().capacity();
+        let mut options = vec![0u8; n];
+        for t in 0..120u8 {
+            for (s, o) in options.iter_mut().enumerate() {
+                *o = (t / 20 + s as u8) % OPTIONS.len() as u8;
+            }
+            step(&mut w, &options);
+            if t % 20 != 0 {
+                continue;
+            }
+            let out = observe(&w);
+            let mut option_mask = vec![true; n * OPTIONS.len()];
+            let mut primitive_mask = vec![true; n * PRIMITIVES.len()];
+            w.masks(&mut option_mask, &mut primitive_mask).unwrap();
+            assert_eq!(option_mask, out.options, "{variant:?} at tick {t}");
+            assert_eq!(primitive_mask, out.primitives, "{variant:?} at tick {t}");
+            assert!(!option_mask[2 * OPTIONS.len()..3 * OPTIONS.len()].iter().any(|&m| m));
+        }
+    }
+}
+
+#[test]
+fn masks_check_their_buffers() {
+    let mut w = World::new(spec()).unwrap();
+    w.spawn(&agent(2, 2)).unwrap();
+    let n = w.agents().capacity();
+    let mut options = vec![false; n * OPTIONS.len()];
+    let mut short = vec![false; n * PRIMITIVES.len() - 1];
+    let err = w.masks(&mut options, &mut short).unwrap_err();
+    assert!(matches!(err, CoreError::Shape { .. }), "{err}");
+}
+
+#[test]
 fn layout_names_cover_every_feature_once() {
     for variant in [Variant::Full, Variant::Hybrid, Variant::Compact] {
         let w = World::new(with_variant(variant)).unwrap();
