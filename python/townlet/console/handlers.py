@@ -431,4 +431,5 @@ def create_console_router(
     register_snapshot_commands(router, world)
     register_time_control(router, clock, lambda: world.tick)
     telemetry.attach_console(router.dispatch_payload)
+    telemetry.attach_auth_status(authenticator.status)
     return router

@@ -77,8 +77,12 @@ class KpiTracker:
             self._exits = {}
             self._spawns = 0
 
-    def current(self, day: int | None = None) -> dict[str, Any]:
-        """KPIs of the day in progress (or the one being closed)."""
+    def current(self, day: int | None = None, *, coverage: bool = True) -> dict[str, Any]:
+        """KPIs of the day in progress (or the one being closed).
+
+        ``coverage=False`` leaves out ``relationship_coverage`` (it reads
+        every agent's ties; telemetry samples the rest every in-game hour).
+        """
         world = self.world
         core = world.core
         now = self._wage_snapshot()
@@ -95,7 +99,7 @@ class KpiTracker:
             "wage_per_employed": _ratio(wages, employed, 0.0),
             "basket_cost": self.basket,
             "mean_tenure_days": float(ages.mean()) / self.ticks_per_day if len(ages) else 0.0,
-            "relationship_coverage": self._coverage(),
+            **({"relationship_coverage": self._coverage()} if coverage else {}),
         }
 
     def state(self) -> dict[str, Any]:

@@ -110,7 +110,9 @@ class SimulationLoop:
         self.policy = policy if policy is not None else make_policy(config)
         if telemetry is None:
             muted = config.runtime.providers.telemetry == "muted"
-            telemetry = TelemetryPublisher(stream=stream_telemetry, path=telemetry_path, muted=muted)
+            telemetry = TelemetryPublisher(
+                stream=stream_telemetry, path=telemetry_path, muted=muted, config=config.telemetry
+            )
         self.telemetry = telemetry
         self.lifecycle = LifecycleManager(config, self.world)
         self.reward_guard = RewardGuard(config)
@@ -518,7 +520,7 @@ class SimulationLoop:
             "population": len(self.world.agent_ids),
             "timings": self.timer.report(),
             "rewards": self.reward_guard.stats(),
-            "telemetry": {"provider": self.telemetry.name, "payloads": self.telemetry.payloads_written},
+            "telemetry": self.telemetry.health(),
             "last_tick_ms": self.timer.last_total_ms(),
             "failures": [{k: v for k, v in f.as_dict().items() if k != "traceback"} for f in self.failures],
             "snapshot": self.snapshot_info,

@@ -1,42 +1,52 @@
-"""The telemetry publisher: per-tick payloads, the console command queue.
+"""The telemetry publisher: versioned payloads off the tick path, the console command queue.
 
-Every tick the loop hands the publisher its `TickArtifacts`; when a sink is
-attached (``stream`` for stdout, ``path`` for a JSONL file) the publisher
-writes one JSON payload per tick carrying ``schema_version``. Without a
-sink (the default: muted) publishing costs nothing and only the latest
-console results are kept.
+Every tick the loop hands the publisher its `TickArtifacts`. Without a
+transport (the default: muted) that costs nothing. With one (``stream``
+for stdout, ``path`` for a JSONL file, ``transport`` for any other, or
+:meth:`TelemetryPublisher.from_config` for ``telemetry.transport``) the
+tick path captures a frame (a few array copies) and a worker thread builds
+the payloads (a full snapshot first, then per-tick diffs; see
+:mod:`townlet.telemetry.payloads`), applies privacy mode and narration,
+serialises and sends them (:mod:`townlet.telemetry.worker`).
 
-Console commands queued with :meth:`queue_console_command` are applied at
-the start of the next tick; :meth:`latest_console_results` returns that
-tick's outcomes.
+Console commands queued with :meth:`TelemetryPublisher.queue_console_command`
+are applied at the start of the next tick;
+:meth:`TelemetryPublisher.latest_console_results` returns that tick's outcomes.
 """
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-
 from townlet import _core
-from townlet.errors import TelemetryError
+from townlet.config.telemetry import TelemetryConfig
+from townlet.telemetry.capture import FrameCapture
+from townlet.telemetry.narration import Narrator
+from townlet.telemetry.payloads import SCHEMA_VERSION, PayloadBuilder
+from townlet.telemetry.privacy import IdHasher
+from townlet.telemetry.transports import FileTransport, StreamTransport, Transport, transport_from_config
+from townlet.telemetry.worker import TelemetryWorker
 from townlet.world.state import ATTENDANCE_STATES, WEATHER
 
 if TYPE_CHECKING:
     from townlet.core.artifacts import TickArtifacts
     from townlet.core.sim_loop import SimulationLoop
+    from townlet.lifecycle.manager import CoreEvents
     from townlet.world.state import WorldState
 
 ConsoleHandler = Callable[[Mapping[str, Any]], dict[str, Any]]
 
-SCHEMA_VERSION = "0.2.0"
+__all__ = ["SCHEMA_VERSION", "ConsoleHandler", "TelemetryPublisher", "tick_payload", "world_snapshot"]
 
 
 def world_snapshot(world: WorldState) -> dict[str, Any]:
-    """The town now: per-agent state and job status, economy (prices, stock), employment metrics."""
+    """The town now, unquantised: per-agent state and job status, economy, employment metrics.
+
+    The console's ``telemetry_snapshot`` answers with this.
+    """
     core = world.core
     slots = world.slots
     att = core.attendance()[slots]
@@ -83,62 +93,106 @@ def world_snapshot(world: WorldState) -> dict[str, Any]:
     }
 
 
-def tick_payload(loop: SimulationLoop, artifacts: TickArtifacts) -> dict[str, Any]:
-    """The JSON-ready payload for one tick."""
-    _, kind, slot, obj, value = artifacts.core_events
-    core_events = [
-        {
-            "kind": _core.EVENT_KINDS[int(k)],
-            "slot": int(s) if s != 0xFFFFFFFF else None,
-            "object": int(o),
-            "value": float(v),
-        }
-        for k, s, o, v in zip(kind, slot, obj, value, strict=True)
-    ]
-    payload = world_snapshot(loop.world)
-    payload.update(
-        {
-            "kind": "tick",
-            "tick": artifacts.tick,
-            "events": artifacts.events,
-            "core_events": core_events,
-            "console_results": loop.telemetry.latest_console_results(),
-            "timings": artifacts.timings,
-        }
+def _builder(loop: SimulationLoop, config: TelemetryConfig) -> PayloadBuilder:
+    world = loop.world
+    return PayloadBuilder(
+        job_names=world.job_names,
+        object_ids=tuple(o.id for o in world.layout.objects),
+        hasher=IdHasher(config.privacy),
+        narrator=Narrator(config.narration),
+        snapshot_every=config.snapshot_every_ticks,
+        config_id=loop.config.config_id,
     )
-    return payload
+
+
+def tick_payload(
+    loop: SimulationLoop, artifacts: TickArtifacts, config: TelemetryConfig | None = None
+) -> dict[str, Any]:
+    """A full ``snapshot`` payload for the loop as it is after ``artifacts``' tick, built here and now.
+
+    What a stream's first payload would be; for tools and tests (the
+    publisher builds its payloads on its worker).
+    """
+    cfg = config if config is not None else loop.config.telemetry
+    frame = FrameCapture(loop).capture(
+        loop, artifacts, artifacts.events, [artifacts.core_events], loop.telemetry.latest_console_results()
+    )
+    return _builder(loop, cfg).build(frame, None)
 
 
 class TelemetryPublisher:
-    """Writes tick payloads to its sinks and carries console traffic."""
+    """Publishes tick payloads through a worker and carries console traffic."""
 
     def __init__(
-        self, *, stream: IO[str] | None = None, path: str | Path | None = None, muted: bool = False
+        self,
+        *,
+        stream: IO[str] | None = None,
+        path: str | Path | None = None,
+        muted: bool = False,
+        config: TelemetryConfig | None = None,
+        transport: Transport | None = None,
     ) -> None:
-        """Attaches sinks: a text stream (stdout mirroring) and/or a JSONL file path."""
+        """Attaches transports: a text stream (stdout mirroring), a JSONL file path, any ``transport``.
+
+        ``config`` (``telemetry``) gives the buffer, retry, worker, narration
+        and privacy settings, the snapshot cadence and the file rotation
+        limits. ``muted`` ignores every transport. A file that cannot be
+        opened raises ``TelemetryError`` here.
+        """
+        self.config = config if config is not None else TelemetryConfig()
         self.name = "muted" if muted else "publisher"
-        self._sinks: list[IO[str]] = []
-        self._owned: list[IO[str]] = []
-        if stream is not None and not muted:
-            self._sinks.append(stream)
-        if path is not None and not muted:
-            target = Path(path)
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                handle = target.open("a", encoding="utf-8")
-            except OSError as exc:
-                raise TelemetryError(f"cannot open telemetry file {target}: {exc.strerror}") from None
-            self._sinks.append(handle)
-            self._owned.append(handle)
+        transports: list[Transport] = []
+        if not muted:
+            if stream is not None:
+                transports.append(StreamTransport(stream))
+            if path is not None:
+                rotation = self.config.transport
+                transports.append(
+                    FileTransport(
+                        path, rotate_max_bytes=rotation.rotate_max_bytes, rotate_keep=rotation.rotate_keep
+                    )
+                )
+            if transport is not None:
+                transports.append(transport)
+        self._worker: TelemetryWorker | None = None
+        if transports:
+            cfg = self.config
+            self._worker = TelemetryWorker(
+                transports,
+                buffer=cfg.buffer,
+                retry=cfg.retry,
+                worker=cfg.worker,
+                health_extra=self._health_extra,
+            )
+        self._capture: FrameCapture | None = None
+        self._every = 1 if self.config.diff_every_tick else self.config.buffer.flush_interval_ticks
+        self._carry_events: list[dict[str, Any]] = []
+        self._carry_core: list[CoreEvents] = []
+        self._carry_results: list[dict[str, Any]] = []
+        self._restored: dict[str, Any] | None = None
         self._commands: deque[dict[str, Any]] = deque()
         self._results: list[dict[str, Any]] = []
         self._events: list[dict[str, Any]] = []
+        self._auth_status: Callable[[], dict[str, object]] | None = None
         self.console_handler: ConsoleHandler | None = None
-        self.payloads_written = 0
 
+    @classmethod
+    def from_config(
+        cls, config: TelemetryConfig, *, muted: bool = False, stream: IO[str] | None = None
+    ) -> TelemetryPublisher:
+        """A publisher sending through ``config.transport`` (stdout, file or TCP); ``stream`` mirrors too."""
+        if muted:
+            return cls(muted=True, config=config)
+        return cls(config=config, transport=transport_from_config(config.transport), stream=stream)
+
+    # -- console traffic -------------------------------------------------------------
     def attach_console(self, handler: ConsoleHandler | None) -> None:
         """Sets what applies queued console payloads (a console router's ``dispatch_payload``)."""
         self.console_handler = handler
+
+    def attach_auth_status(self, status: Callable[[], dict[str, object]] | None) -> None:
+        """Sets where health reads the console's auth status from."""
+        self._auth_status = status
 
     def record_event(self, event: dict[str, Any]) -> None:
         """Adds an event (console rejections, ...) to the next tick's events."""
@@ -151,8 +205,8 @@ class TelemetryPublisher:
 
     @property
     def active(self) -> bool:
-        """Whether any sink is attached."""
-        return bool(self._sinks)
+        """Whether payloads go anywhere."""
+        return self._worker is not None
 
     def queue_console_command(self, payload: Mapping[str, Any]) -> None:
         """Queues a console command (``name``, ``args``, ``kwargs``, ``mode``, ``cmd_id``, ``auth``).
@@ -176,27 +230,165 @@ class TelemetryPublisher:
         """Outcomes of the commands applied at the start of the latest tick."""
         return list(self._results)
 
+    # -- publishing ------------------------------------------------------------------
     def publish_tick(self, loop: SimulationLoop, artifacts: TickArtifacts) -> None:
-        """Writes the tick's payload to every sink (nothing when muted)."""
-        if not self._sinks:
+        """Hands the tick to the worker (nothing when muted; never blocks)."""
+        worker = self._worker
+        if worker is None:
             return
-        line = json.dumps(tick_payload(loop, artifacts), default=_jsonable, separators=(",", ":"))
-        for sink in self._sinks:
-            sink.write(line + "\n")
-            sink.flush()
-        self.payloads_written += 1
+        capture = self._capture
+        if capture is None:
+            capture = self._start(loop)
+        events, core_events, results = artifacts.events, [artifacts.core_events], self._results
+        if self._every > 1:
+            self._carry_events.extend(events)
+            self._carry_core.append(artifacts.core_events)
+            self._carry_results.extend(results)
+            if artifacts.tick % self._every:
+                return
+            events, core_events, results = self._carry_events, self._carry_core, self._carry_results
+            self._carry_events, self._carry_core, self._carry_results = [], [], []
+        worker.submit(capture.capture(loop, artifacts, events, core_events, results))
+
+    def _start(self, loop: SimulationLoop) -> FrameCapture:
+        assert self._worker is not None
+        capture = self._capture = FrameCapture(loop)
+        builder = self._worker.builder = _builder(loop, self.config)
+        if self._restored is not None:
+            builder.restore(self._restored["builder"]) if self._restored.get("builder") else None
+            if self._restored.get("capture"):
+                capture.restore(self._restored["capture"])
+            self._restored = None
+        self._worker.start()
+        return capture
+
+    def publish_failure(self, loop: SimulationLoop, failure: Any) -> None:
+        """Sends a ``failure`` payload for a tick that failed (waits briefly for it to go out)."""
+        worker = self._worker
+        if worker is None:
+            return
+        if self._capture is None:
+            self._start(loop)
+        info = failure.as_dict() if hasattr(failure, "as_dict") else dict(failure)
+        worker.submit_failure(int(info.get("tick", loop.tick)), info)
+        worker.flush(timeout=2.0)
+
+    @property
+    def payloads_written(self) -> int:
+        """Payloads the transports accepted."""
+        return self._worker.payloads_sent if self._worker is not None else 0
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Waits until every published tick was sent (or counted as dropped); False on timeout."""
+        return self._worker.flush(timeout) if self._worker is not None else True
+
+    def request_snapshot(self) -> None:
+        """Makes the next payload a full snapshot (e.g. after a consumer joined)."""
+        if self._worker is not None and self._worker.builder is not None:
+            self.flush()
+            self._worker.builder.resync = True
+
+    # -- health ----------------------------------------------------------------------
+    def _health_extra(self) -> dict[str, Any]:
+        worker = self._worker
+        out: dict[str, Any] = {"provider": self.name, "schema_version": SCHEMA_VERSION}
+        if worker is not None and worker.builder is not None:
+            out["narration"] = worker.builder.narrator.stats()
+            out["seq"] = worker.builder.seq
+        if self._auth_status is not None:
+            out["console_auth"] = self._auth_status()
+        return out
+
+    def health(self) -> dict[str, Any]:
+        """Publisher health: worker, link, queue, drops, auth, alerts (``provider``, ``payloads`` too)."""
+        worker = self._worker
+        if worker is None:
+            out: dict[str, Any] = {
+                "provider": self.name,
+                "schema_version": SCHEMA_VERSION,
+                "transport": None,
+                "worker_alive": False,
+                "halted": False,
+                "restarts": 0,
+                "connected": False,
+                "last_success_tick": None,
+                "last_failure_tick": None,
+                "last_error": None,
+                "last_worker_error": None,
+                "queue_depth": 0,
+                "dropped_messages": 0,
+                "auth": None,
+                "plaintext": False,
+                "alerts": [],
+            }
+            if self._auth_status is not None:
+                out["console_auth"] = self._auth_status()
+        else:
+            out = worker.health()
+            out["transport"] = "+".join(t.name for t in worker.transports)
+        out["payloads"] = self.payloads_written
+        return out
+
+    # -- snapshots -------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """What a restored shard needs to continue the stream identically (JSON-ready).
+
+        Waits for the worker to catch up first. Holds the payload sequence
+        number, the narration throttles, the last published state (so the
+        next payload is the same diff) and the population last captured.
+        Wall-clock values (the slowest ticks, health) are left out.
+        """
+        self.flush()
+        worker = self._worker
+        builder = worker.builder if worker is not None else None
+        built: dict[str, Any] | None
+        if builder is not None:
+            built = builder.state()
+            for key in ("sections", "published"):
+                built[key] = {k: v for k, v in built[key].items() if k != "slowest_ticks"}
+        elif self._restored is not None:
+            built = self._restored.get("builder")
+        else:
+            built = None
+        capture: dict[str, Any] | None = None
+        if self._capture is not None:
+            capture = self._capture.state()
+        elif self._restored is not None:
+            capture = self._restored.get("capture")
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "builder": built,
+            "capture": capture,
+            "carry": {
+                "events": list(self._carry_events),
+                "core_events": [[a.tolist() for a in ev] for ev in self._carry_core],
+                "console_results": list(self._carry_results),
+            },
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state` output; publishing continues where the saved shard left off."""
+        import numpy as np
+
+        carry = state.get("carry") or {}
+        self._carry_events = list(carry.get("events", []))
+        dtypes = (np.uint64, np.uint8, np.uint32, np.int32, np.float32)
+        self._carry_core = [
+            tuple(np.asarray(a, dtype=d) for a, d in zip(ev, dtypes, strict=True))  # type: ignore[misc]
+            for ev in carry.get("core_events", [])
+        ]
+        self._carry_results = list(carry.get("console_results", []))
+        worker = self._worker
+        if worker is not None and worker.builder is not None and self._capture is not None:
+            self.flush()
+            if state.get("builder"):
+                worker.builder.restore(state["builder"])
+            if state.get("capture"):
+                self._capture.restore(state["capture"])
+        else:
+            self._restored = {"builder": state.get("builder"), "capture": state.get("capture")}
 
     def close(self) -> None:
-        """Flushes and closes the files the publisher opened."""
-        for handle in self._owned:
-            handle.close()
-        self._owned.clear()
-        self._sinks.clear()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+        """Sends what is pending, stops the worker and closes the transports it opened."""
+        if self._worker is not None:
+            self._worker.close()

@@ -1,0 +1,384 @@
+"""The telemetry worker: builds, serialises and sends payloads off the tick path (WP-303).
+
+The tick path only appends a frame to a queue (:meth:`TelemetryWorker.submit`);
+a daemon thread turns frames into payloads, serialises them and sends them
+in batches of at most ``buffer.max_batch_size`` payloads or
+``buffer.max_buffer_bytes`` bytes. It never makes the tick wait:
+
+- backpressure: at most ``buffer.max_pending`` frames wait; past that the
+  oldest is dropped and counted in ``dropped_messages``, and the next
+  payload carries a ``telemetry_alert`` event;
+- retries: a failed send resets the transport and is retried up to
+  ``retry.max_attempts`` times, waiting ``backoff_seconds`` doubled each
+  time (at most ``max_backoff_seconds``);
+- failures: an exception that escapes (retries exhausted, a bug) is caught
+  and recorded (``last_worker_error``, ``last_failure_tick``); the worker
+  restarts with a fresh snapshot, at most ``worker.restart_limit`` times,
+  then halts cleanly (``worker_alive`` false, ``halted`` true) and the
+  shard runs on without telemetry;
+- stop: :meth:`close` sends everything still queued, then closes the
+  transports.
+
+While it builds a batch the thread yields between payloads, so most of its
+work runs while the tick thread is inside the core (which releases the GIL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from townlet.config.telemetry import BufferConfig, RetryConfig, WorkerConfig
+from townlet.errors import TelemetryError
+from townlet.telemetry.capture import Frame
+from townlet.telemetry.payloads import PayloadBuilder
+from townlet.telemetry.transports import Transport
+
+logger = logging.getLogger("townlet.telemetry")
+
+#: How long the worker waits after a batch before looking again (lets frames gather into batches).
+LINGER_SECONDS = 0.02
+#: Longest sleep when idle.
+POLL_SECONDS = 0.05
+
+
+class _Failure:
+    """A failed tick queued for publication."""
+
+    __slots__ = ("info", "tick")
+
+    def __init__(self, tick: int, info: dict[str, Any]) -> None:
+        self.tick = tick
+        self.info = info
+
+
+class TelemetryWorker:
+    """One background thread between the tick path and the transports."""
+
+    def __init__(
+        self,
+        transports: list[Transport],
+        *,
+        buffer: BufferConfig | None = None,
+        retry: RetryConfig | None = None,
+        worker: WorkerConfig | None = None,
+        health_extra: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        """Sends to ``transports``; limits come from the ``telemetry`` config sections."""
+        self.transports = transports
+        self.buffer = buffer if buffer is not None else BufferConfig()
+        self.retry = retry if retry is not None else RetryConfig()
+        self.worker = worker if worker is not None else WorkerConfig()
+        self.health_extra = health_extra
+        self.builder: PayloadBuilder | None = None
+        self._queue: deque[Frame | _Failure] = deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._progress = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._busy = False
+        # Counters written by the tick thread only.
+        self.dropped_frames = 0
+        # Written by the worker thread only.
+        self.lost_payloads = 0
+        self.payloads_sent = 0
+        self.bytes_sent = 0
+        self.restarts = 0
+        self.halted = False
+        self.connected = False
+        self.last_success_tick: int | None = None
+        self.last_failure_tick: int | None = None
+        self.last_error: str | None = None
+        self.last_worker_error: str | None = None
+        self.send_failures = 0
+        self._alerted_drops = 0
+        self._last_tick = -1
+
+    # -- tick thread ---------------------------------------------------------------
+    def start(self) -> None:
+        """Starts the thread (once)."""
+        if self._thread is None and not self.halted:
+            self._thread = threading.Thread(target=self._run, name="townlet-telemetry", daemon=True)
+            self._thread.start()
+
+    def submit(self, frame: Frame | _Failure) -> None:
+        """Queues a frame; never blocks (the oldest is dropped past ``max_pending``)."""
+        if self.halted:
+            self.dropped_frames += 1
+            return
+        queue = self._queue
+        if len(queue) >= self.buffer.max_pending:
+            queue.popleft()
+            self.dropped_frames += 1
+            if self.dropped_frames == 1 or self.dropped_frames % 1000 == 0:
+                logger.warning(
+                    "telemetry: the worker is behind; %d payload(s) dropped so far", self.dropped_frames
+                )
+        queue.append(frame)
+        if len(queue) >= self.buffer.flush_interval_ticks and not self._wake.is_set():
+            self._wake.set()
+
+    def submit_failure(self, tick: int, info: dict[str, Any]) -> None:
+        """Queues a ``failure`` payload."""
+        self.submit(_Failure(tick, info))
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Waits until every queued frame was handled (sent, or lost and counted); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            thread = self._thread
+            if thread is None or not thread.is_alive() or (not self._queue and not self._busy):
+                return thread is None or not thread.is_alive() or not self._queue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._wake.set()
+            with self._progress:
+                self._progress.wait(min(remaining, 0.01))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Sends what is queued, then stops the thread and closes the transports."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.error("telemetry: the worker did not stop within %.1f s", timeout)
+                return
+        for transport in self.transports:
+            try:
+                transport.close()
+            except Exception as exc:  # closing must not raise into the caller
+                logger.warning("telemetry: closing %s failed: %s", transport.name, exc)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the thread is running (or about to: not started yet and not halted)."""
+        thread = self._thread
+        if self.halted:
+            return False
+        return thread is None or thread.is_alive()
+
+    @property
+    def queue_depth(self) -> int:
+        """Frames waiting."""
+        return len(self._queue)
+
+    @property
+    def dropped_messages(self) -> int:
+        """Payloads that never reached a transport: dropped under backpressure or lost in failures."""
+        return self.dropped_frames + self.lost_payloads
+
+    def health(self) -> dict[str, Any]:
+        """``worker_alive``, restarts, ``connected``, last success/failure ticks and errors, queue, drops."""
+        alerts = []
+        if self.dropped_messages:
+            alerts.append("dropped_messages")
+        if self.halted:
+            alerts.append("worker_halted")
+        elif self.last_worker_error is not None:
+            alerts.append("worker_restarted")
+        status = [t.status() for t in self.transports]
+        if any(s.get("plaintext") for s in status):
+            alerts.append("plaintext_transport")
+        out: dict[str, Any] = {
+            "worker_alive": self.alive,
+            "halted": self.halted,
+            "restarts": self.restarts,
+            "restart_limit": self.worker.restart_limit,
+            "connected": self.connected,
+            "last_success_tick": self.last_success_tick,
+            "last_failure_tick": self.last_failure_tick,
+            "last_error": self.last_error,
+            "last_worker_error": self.last_worker_error,
+            "queue_depth": self.queue_depth,
+            "max_pending": self.buffer.max_pending,
+            "dropped_messages": self.dropped_messages,
+            "send_failures": self.send_failures,
+            "payloads_sent": self.payloads_sent,
+            "bytes_sent": self.bytes_sent,
+            "transports": status,
+            "auth": status[0].get("auth", "local") if len(status) == 1 else [s.get("auth") for s in status],
+            "plaintext": any(bool(s.get("plaintext")) for s in status),
+            "alerts": alerts,
+        }
+        if self.health_extra is not None:
+            out.update(self.health_extra())
+        return out
+
+    # -- worker thread -------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            try:
+                self._serve()
+                return
+            except Exception as exc:
+                self.last_worker_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = self.last_worker_error
+                self.last_failure_tick = self._last_tick if self._last_tick >= 0 else None
+                self.connected = False
+                self._busy = False
+                if self.builder is not None:
+                    self.builder.resync = True
+                for transport in self.transports:
+                    try:
+                        transport.reset()
+                    except Exception as reset_exc:
+                        logger.warning("telemetry: resetting %s failed: %s", transport.name, reset_exc)
+                if self.restarts >= self.worker.restart_limit:
+                    self.halted = True
+                    self.lost_payloads += len(self._queue)
+                    self._queue.clear()
+                    logger.critical(
+                        "telemetry: the worker failed %d time(s) and halted; last error: %s",
+                        self.restarts + 1,
+                        self.last_worker_error,
+                    )
+                    self._notify()
+                    return
+                self.restarts += 1
+                logger.error(
+                    "telemetry: worker failure (%s); restart %d of %d",
+                    self.last_worker_error,
+                    self.restarts,
+                    self.worker.restart_limit,
+                )
+                self._notify()
+                if self._stop.is_set():
+                    continue  # flush what is left without waiting
+                self._stop.wait(self._backoff(self.restarts - 1))
+
+    def _serve(self) -> None:
+        queue = self._queue
+        while True:
+            if not queue:
+                if self._stop.is_set():
+                    return
+                self._wake.wait(POLL_SECONDS)
+                self._wake.clear()
+                continue
+            self._busy = True
+            lines, size, last_tick = self._batch()
+            if lines:
+                self._send(lines, size, last_tick)
+            self._busy = False
+            self._notify()
+            if not queue and not self._stop.is_set():
+                self._stop.wait(LINGER_SECONDS)
+
+    def _batch(self) -> tuple[list[str], int, int]:
+        builder = self.builder
+        queue = self._queue
+        limit = self.buffer.max_batch_size
+        max_bytes = self.buffer.max_buffer_bytes
+        lines: list[str] = []
+        size = 0
+        last_tick = self._last_tick
+        if builder is None:
+            raise TelemetryError("the telemetry worker has no payload builder")
+        try:
+            while queue and len(lines) < limit and size < max_bytes:
+                item = queue.popleft()
+                self._last_tick = last_tick = item.tick
+                if isinstance(item, _Failure):
+                    payload = builder.failure(item.tick, item.info)
+                else:
+                    item.extra = self._alerts(item.tick)
+                    due = (
+                        item.sections is not None or builder.resync or item.tick % builder.snapshot_every == 0
+                    )
+                    payload = builder.build(item, self.health() if due else None)
+                try:
+                    line = json.dumps(payload, separators=(",", ":"), allow_nan=False, default=_jsonable)
+                except ValueError as exc:  # a NaN or infinity: drop this payload, resync after it
+                    self.lost_payloads += 1
+                    self.last_error = f"payload at tick {item.tick} not serialisable: {exc}"
+                    builder.resync = True
+                    continue
+                lines.append(line + "\n")
+                size += len(line) + 1
+                time.sleep(0)  # hand the GIL back to the tick thread between payloads
+        except Exception:
+            self.lost_payloads += len(lines) + 1
+            raise
+        return lines, size, last_tick
+
+    def _alerts(self, tick: int) -> list[dict[str, Any]]:
+        dropped = self.dropped_messages
+        if dropped == self._alerted_drops:
+            return []
+        new = dropped - self._alerted_drops
+        self._alerted_drops = dropped
+        return [
+            {
+                "kind": "telemetry_alert",
+                "tick": tick,
+                "alert": "dropped_messages",
+                "dropped": new,
+                "dropped_total": dropped,
+                "message": f"telemetry dropped {new} payload(s) (backpressure or transport failure)",
+            }
+        ]
+
+    def _send(self, lines: list[str], size: int, last_tick: int) -> None:
+        pending = list(self.transports)
+        attempt = 0
+        while True:
+            failed: list[Transport] = []
+            error: Exception | None = None
+            for transport in pending:
+                try:
+                    transport.send(lines)
+                except Exception as exc:
+                    failed.append(transport)
+                    error = exc
+            if error is None:
+                self.connected = all(t.connected for t in self.transports)
+                self.last_success_tick = last_tick
+                self.payloads_sent += len(lines)
+                self.bytes_sent += size
+                return
+            self.send_failures += 1
+            self.connected = False
+            self.last_error = f"{type(error).__name__}: {error}"
+            self.last_failure_tick = last_tick
+            for transport in failed:
+                try:
+                    transport.reset()
+                except Exception as exc:
+                    logger.warning("telemetry: resetting %s failed: %s", transport.name, exc)
+            if attempt >= self.retry.max_attempts:
+                self.lost_payloads += len(lines)
+                raise TelemetryError(f"sending failed after {attempt + 1} attempt(s): {self.last_error}")
+            logger.warning("telemetry: send failed (%s); retrying", self.last_error)
+            delay = self._backoff(attempt)
+            attempt += 1
+            pending = failed
+            if delay > 0:
+                self._stop.wait(delay) if not self._stop.is_set() else time.sleep(min(delay, 0.05))
+
+    def _backoff(self, attempt: int) -> float:
+        retry = self.retry
+        return float(min(retry.backoff_seconds * (2**attempt), retry.max_backoff_seconds))
+
+    def _notify(self) -> None:
+        with self._progress:
+            self._progress.notify_all()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

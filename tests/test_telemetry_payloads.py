@@ -1,0 +1,193 @@
+"""Telemetry payloads: schemas, snapshot + diffs, privacy, state round trip."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from townlet.core.sim_loop import SimulationLoop
+from townlet.telemetry import STATE_KEYS, apply_payload, tick_payload
+from townlet.telemetry.payloads import apply_merge_patch, merge_patch
+from townlet.telemetry.privacy import IdHasher
+from townlet.telemetry.schema import check_file, check_payload
+
+from .telemetry_helpers import RecordingTransport, poc_config, recorded_loop
+
+# Wall-clock sections differ between two runs of the same town.
+WALL_CLOCK = ("slowest_ticks",)
+
+
+def _drive(loop: SimulationLoop, ticks: int) -> None:
+    """Runs ``ticks`` ticks with some population and queue churn on the way."""
+    world = loop.world
+    for _ in range(ticks):
+        tick = loop.tick
+        if tick == 40:
+            world.employment.enqueue_exit(world, "agent_1", tick)
+        if tick == 60:
+            loop.lifecycle.kill("agent_2")
+        if tick == 90:
+            world.employment.approve(world, "agent_1")
+        if tick == 120:
+            loop.telemetry.queue_console_command({"name": "help", "cmd_id": f"c{tick}"})
+        loop.step()
+
+
+def _state(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: payload[k] for k in STATE_KEYS if k in payload and k not in WALL_CLOCK}
+
+
+def test_every_payload_of_a_500_tick_run_validates(tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
+    config = poc_config(snapshot_every_ticks=200)
+    loop = SimulationLoop(config, telemetry_path=str(out), crash_snapshots=False)
+    _drive(loop, 500)
+    loop.close()
+    report = check_file(out)
+    assert report.violations == []
+    assert report.payloads == 500
+    assert report.kinds == {"snapshot": 3, "diff": 497}
+    payloads = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [p["seq"] for p in payloads] == list(range(500))
+    assert all(p["schema_version"] == "0.2.0" for p in payloads)
+    kinds = {e["kind"] for p in payloads for e in p["events"]}
+    assert {"affordance_start", "affordance_done", "lifecycle_exit", "employment_exit_pending"} <= kinds
+    first = payloads[0]
+    assert first["kind"] == "snapshot"
+    assert {"economy", "employment", "kpis", "queues", "embeddings", "rewards", "health"} <= first.keys()
+    job = first["agents"]["agent_0"]["job"]
+    assert {"on_shift", "attendance_state", "attendance_ratio", "late_ticks", "wages_earned"} <= job.keys()
+
+
+def test_diffs_applied_to_the_snapshot_reproduce_every_later_snapshot() -> None:
+    # Two identical towns: one publishes diffs, the other a full snapshot every tick.
+    diffs, snaps = RecordingTransport(), RecordingTransport()
+    a = recorded_loop(poc_config(snapshot_every_ticks=10**6), diffs)
+    b = recorded_loop(poc_config(snapshot_every_ticks=1), snaps)
+    _drive(a, 260)
+    _drive(b, 260)
+    a.close()
+    b.close()
+    stream, full = diffs.payloads(), snaps.payloads()
+    assert [p["kind"] for p in stream[:2]] == ["snapshot", "diff"]
+    assert all(p["kind"] == "snapshot" for p in full)
+    assert len(stream) == len(full) == 260
+    state = None
+    moved = fed = patched = 0
+    for diff, snapshot in zip(stream, full, strict=True):
+        state = apply_payload(state, diff)
+        assert state is not None
+        assert _state(state) == _state(snapshot), f"tick {diff['tick']}"
+        moved += "moved" in diff
+        fed += "needs" in diff
+        patched += "agents" in diff and diff["kind"] == "diff"
+    assert moved, "positions changed on the way"
+    assert fed, "needs changed on the way"
+    assert patched, "other agent fields changed on the way"
+    assert any(d.get("agents", {}).get("agent_2", 1) is None for d in stream), "a departure is a null"
+
+
+def test_a_diff_after_a_gap_is_refused() -> None:
+    transport = RecordingTransport()
+    loop = recorded_loop(poc_config(), transport)
+    loop.run_for_ticks(5)
+    loop.close()
+    payloads = transport.payloads()
+    state = apply_payload(None, payloads[0])
+    assert apply_payload(state, payloads[2]) is None, "seq 2 cannot follow seq 0"
+    assert apply_payload(None, payloads[1]) is None, "a diff needs a snapshot first"
+
+
+def test_merge_patch_round_trip() -> None:
+    old = {"a": 1, "b": {"c": 2, "d": [1, 2]}, "gone": True}
+    new = {"a": 1, "b": {"c": 3, "d": [1, 2], "e": "x"}}
+    patch = merge_patch(old, new)
+    assert patch == {"b": {"c": 3, "e": "x"}, "gone": None}
+    assert apply_merge_patch(old, patch) == new
+    assert old == {"a": 1, "b": {"c": 2, "d": [1, 2]}, "gone": True}, "inputs are left alone"
+
+
+def test_privacy_mode_leaks_no_raw_id(tmp_path: Path) -> None:
+    out = tmp_path / "private.jsonl"
+    config = poc_config(privacy={"hash_agent_ids": True, "salt": "s3cret"}, snapshot_every_ticks=100)
+    loop = SimulationLoop(config, telemetry_path=str(out), crash_snapshots=False)
+    from townlet.console.handlers import create_console_router
+
+    create_console_router(loop.telemetry, loop.world, config=config)
+    loop.telemetry.queue_console_command({"name": "inspect", "args": ["agent_3"], "cmd_id": "i1"})
+    loop.telemetry.queue_console_command({"name": "kill", "args": ["agent_99"], "cmd_id": "k1"})
+    _drive(loop, 300)
+    loop.close()
+    text = out.read_text()
+    assert re.search(r"agent_\d", text) is None, "no raw id anywhere"
+    assert '"uid"' not in text
+    payloads = [json.loads(line) for line in text.splitlines()]
+    hasher = IdHasher(config.telemetry.privacy)
+    assert payloads[0]["agent_ids"] == "hashed"
+    assert hasher("agent_0") in payloads[0]["agents"]
+    assert hasher("agent_0") == IdHasher(config.telemetry.privacy)("agent_0"), "stable"
+    other = IdHasher(config.telemetry.privacy.model_copy(update={"salt": "other"}))
+    assert other("agent_0") != hasher("agent_0"), "salted"
+    results = [r for p in payloads for r in p["console_results"]]
+    assert any(hasher("agent_3") in json.dumps(r) for r in results), "console results are hashed too"
+    assert check_file(out).ok
+
+
+def test_tick_payload_is_a_valid_snapshot() -> None:
+    loop = SimulationLoop(poc_config(), crash_snapshots=False)
+    artifacts = loop.step()
+    payload = tick_payload(loop, artifacts)
+    assert payload["kind"] == "snapshot"
+    assert payload["tick"] == 0
+    assert check_payload(payload) == []
+    assert not loop.telemetry.active, "muted by default"
+
+
+def test_state_round_trip_continues_the_stream_identically() -> None:
+    config = poc_config(snapshot_every_ticks=10**6)
+    first = RecordingTransport()
+    loop = recorded_loop(config, first)
+    _drive(loop, 130)
+    saved_bytes = loop.world.core.to_bytes()
+    saved = json.loads(json.dumps(loop.state()))
+    telemetry_state = saved["telemetry"]
+    assert telemetry_state["builder"]["seq"] == 130
+    done = len(first.lines)
+    loop.run_for_ticks(70)
+    loop.close()
+    second = RecordingTransport()
+    from townlet.telemetry.publisher import TelemetryPublisher
+
+    publisher = TelemetryPublisher(config=config.telemetry, transport=second)
+    restored = SimulationLoop.from_state(
+        config, saved_bytes, saved, telemetry=publisher, crash_snapshots=False
+    )
+    restored.run_for_ticks(70)
+    restored.close()
+
+    def comparable(p: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in p.items() if k not in ("timings_us", "health", "slowest_ticks")}
+
+    original = [comparable(json.loads(line)) for line in first.lines[done:]]
+    again = [comparable(p) for p in second.payloads()]
+    assert again[0]["kind"] == "diff"
+    assert again[0]["seq"] == 130
+    assert again == original
+
+
+@pytest.mark.parametrize("every", [5])
+def test_aggregation_mode_publishes_every_n_ticks_with_every_event(every: int) -> None:
+    transport = RecordingTransport()
+    config = poc_config(diff_every_tick=False, buffer={"flush_interval_ticks": every})
+    loop = recorded_loop(config, transport)
+    loop.run_for_ticks(100)
+    loop.close()
+    payloads = transport.payloads()
+    assert [p["tick"] for p in payloads] == list(range(0, 100, every))
+    ticks = {e["tick"] for p in payloads for e in p["events"]}
+    assert any(t % every for t in ticks), "events of the ticks in between are carried"
+    assert all(check_payload(p) == [] for p in payloads)
