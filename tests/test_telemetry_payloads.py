@@ -55,7 +55,13 @@ def test_every_payload_of_a_500_tick_run_validates(tmp_path: Path) -> None:
     assert [p["seq"] for p in payloads] == list(range(500))
     assert all(p["schema_version"] == "0.2.0" for p in payloads)
     kinds = {e["kind"] for p in payloads for e in p["events"]}
-    assert {"affordance_start", "affordance_done", "lifecycle_exit", "employment_exit_pending"} <= kinds
+    assert {
+        "affordance_start",
+        "affordance_done",
+        "lifecycle_exit",
+        "employment_exit_pending",
+        "narration",
+    } <= kinds
     first = payloads[0]
     assert first["kind"] == "snapshot"
     assert {"economy", "employment", "kpis", "queues", "embeddings", "rewards", "health"} <= first.keys()
