@@ -297,6 +297,15 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+def _register_telemetry_commands() -> None:
+    from townlet.telemetry.cli import register
+
+    register(app)
+
+
+_register_telemetry_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
