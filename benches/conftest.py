@@ -1,13 +1,21 @@
-"""Shared helpers for the benchmark suites."""
+"""Shared helpers for the benchmark suites.
+
+The workloads themselves live in `townlet.perf`, which the asv suite
+(`benches/asv`) uses too; the builders are re-exported here for the
+suites that import them from this module.
+"""
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
-from townlet import _core
-from townlet.config import SimulationConfig
-from townlet.paths import BUNDLED_CONFIGS
-from townlet.world.spec import build_world_spec, load_world_inputs
+from townlet.perf import generated_config, generated_world, numpy_copy_seconds
+
+__all__ = ["generated_config", "generated_world", "report_rate", "report_ratio"]
+
+_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def report_rate(benchmark: Any, units: float, unit_name: str) -> None:
@@ -17,32 +25,34 @@ def report_rate(benchmark: Any, units: float, unit_name: str) -> None:
         benchmark.extra_info[f"{unit_name}_per_s"] = units / mean
 
 
-def generated_config(population: int, **config: Any) -> SimulationConfig:
-    """Config of a generated town for ``population`` agents with the shipped manifest.
+def report_ratio(benchmark: Any, nbytes: int, population: int) -> None:
+    """Record the output size per agent and the ratio to a numpy copy of ``nbytes`` timed now.
 
-    ``config`` adds top-level config sections.
+    A ratio near 1 means the call runs at memory speed.
     """
-    settings: dict[str, Any] = {
-        "config_id": "bench",
-        "world": {"layout": "generated", "population": population, "seed": 3},
-        "affordances": {"manifest": str(BUNDLED_CONFIGS / "affordances" / "core.yaml")},
-        **config,
-    }
-    return SimulationConfig(**settings)
+    if benchmark.stats:
+        benchmark.extra_info["bytes_per_agent"] = nbytes / population
+        benchmark.extra_info["ratio_to_numpy_copy"] = benchmark.stats.stats.min / numpy_copy_seconds(nbytes)
 
 
-def generated_world(population: int, **config: Any) -> _core.World:
-    """A generated town with the shipped manifest and one agent per bed.
+def _load() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else []
 
-    Agents start next to their beds, each with a job (cycling through the
-    jobs), some food and money. ``config`` adds top-level config sections.
-    """
-    sim = generated_config(population, **config)
-    layout, manifest = load_world_inputs(sim)
-    world = _core.World(build_world_spec(sim, layout, manifest))
-    venue_index = {v.id: i for i, v in enumerate(layout.venues)}
-    beds = [o for o in layout.objects if o.type == "bed"][:population]
-    for i, bed in enumerate(beds):
-        x, y = layout.access_tiles(bed)[0]
-        world.spawn(x, y, (0.8, 0.8, 0.8), 10.0, (1, 2, 1), job=i % 3, home=venue_index[bed.venue or ""])
-    return world
+
+# This module is imported when the session starts: the load average then.
+_START_LOAD = _load()
+_STARTED = time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def pytest_benchmark_update_machine_info(config: Any, machine_info: dict[str, Any]) -> None:
+    """Record the thread settings and the load average when the run started."""
+    machine_info["env"] = {k: os.environ.get(k) for k in _ENV}
+    machine_info["cpu_count"] = os.cpu_count()
+    machine_info["loadavg_start"] = _START_LOAD
+    machine_info["started"] = _STARTED
+
+
+def pytest_benchmark_update_json(config: Any, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    """Record the load average when the run ended (a busy machine shows here)."""
+    output_json["machine_info"]["loadavg_end"] = _load()
+    output_json["machine_info"]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")

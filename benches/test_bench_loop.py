@@ -2,36 +2,32 @@
 
 The scripted policy, the core tick, lifecycle, reward guardrails, hybrid
 observations and KPIs, with telemetry muted: what a shard or a training
-run pays per tick. The loop warms up for a day (so routes, queues and
-schedules are in their daily rhythm), then one round is a quarter day.
+run pays per tick. The loop warms up for a day (a quarter day at 4,096
+agents) so routes, queues and schedules are in their daily rhythm, then
+one round is a quarter day (`townlet.perf.LoopRound`).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from townlet.core.sim_loop import SimulationLoop
+from townlet.perf import LOOP_ROUND, POPULATIONS, LoopRound
 
-from .conftest import generated_config, report_rate
-
-ROUND = 250
+from .conftest import report_rate
 
 
-@pytest.mark.parametrize("population", [8, 64, 512, 4096])
+@pytest.mark.parametrize("population", POPULATIONS)
 @pytest.mark.benchmark(group="loop_step")
 def test_loop_step(benchmark, population: int) -> None:
-    loop = SimulationLoop(
-        generated_config(population, telemetry={}, runtime={"providers": {"telemetry": "muted"}})
-    )
-    loop.run_for_ticks(1000 if population <= 512 else 250)
+    work = LoopRound(population)
+    loop = work.loop
     start = loop.tick
-
-    def quarter_day() -> None:
-        loop.run_for_ticks(ROUND)
-
     rounds = 3 if population < 4096 else 1
-    benchmark.pedantic(quarter_day, rounds=rounds, iterations=1)
+    try:
+        benchmark.pedantic(work.run, rounds=rounds, iterations=1)
+    finally:
+        work.close()
     assert loop.tick > start
-    assert (loop.tick - start) % ROUND == 0
+    assert (loop.tick - start) % LOOP_ROUND == 0
     assert loop.observations is not None
-    report_rate(benchmark, population * ROUND, "agent_steps")
+    report_rate(benchmark, work.units, work.unit)
