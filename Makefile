@@ -9,7 +9,7 @@ PY := $(BIN)/python
 CONFIG ?= configs/examples/poc_hybrid.yaml
 RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
-.PHONY: help setup build run test test-rust test-py bench bench-rust lint fmt clean wheel
+.PHONY: help setup build run test test-rust test-py bench bench-baseline bench-compare bench-report bench-rust lint fmt clean wheel
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -44,9 +44,28 @@ test-py: setup ## pytest (includes slow tests)
 
 test: setup test-rust test-py ## set up, then cargo test and pytest
 
-bench: setup ## run the benchmark suite and print a table
+BENCH_JSON := .benchmarks/latest.json
+BASELINE ?= .benchmarks/baseline.json
+THRESHOLD ?= 15
+BENCH_ARGS ?=
+
+bench: setup ## run the benchmark suite (BENCH_ARGS="-k observe" to pick), write .benchmarks/latest.json, print a table
 	mkdir -p .benchmarks
-	OPENBLAS_NUM_THREADS=1 $(BIN)/pytest benches --benchmark-enable --benchmark-only --benchmark-json=.benchmarks/latest.json -q
+	OPENBLAS_NUM_THREADS=1 $(BIN)/pytest benches --benchmark-enable --benchmark-only \
+		--benchmark-json=$(BENCH_JSON) --benchmark-columns=mean,rounds -q $(BENCH_ARGS)
+	$(PY) -m benches.tools table $(BENCH_JSON)
+
+bench-baseline: ## save the latest bench run as the baseline (runs make bench first if there is none)
+	test -f $(BENCH_JSON) || $(MAKE) bench
+	cp $(BENCH_JSON) $(BASELINE)
+	@echo "baseline saved: $(BASELINE)"
+
+bench-compare: ## compare the latest bench run with the baseline; fails on a regression over THRESHOLD percent (15)
+	$(PY) -m benches.tools compare $(BASELINE) $(BENCH_JSON) --threshold $(THRESHOLD)
+
+bench-report: ## scaling report: per-agent cost tables and docs/img/scaling.png from the latest bench run
+	test -f $(BENCH_JSON) || $(MAKE) bench
+	$(PY) -m benches.tools report $(BENCH_JSON) --png docs/img/scaling.png --markdown .benchmarks/scaling.md
 
 bench-rust: ## criterion benches of the pure-Rust core (World.step at 8..4096 agents)
 	cargo bench -p townlet-core --bench tick
