@@ -7,9 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from townlet.cli import app
+from townlet.config import load_config
+from townlet.core.sim_loop import SimulationLoop
+from townlet.reports import run_summary, summary_table
 
 from .conftest import EXAMPLES
 
@@ -87,3 +91,34 @@ def test_too_many_agents_for_the_town_is_a_clear_error(write_config) -> None:  #
     assert result.exit_code == 1
     assert "beds" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("variant", ["full", "hybrid", "compact"])
+def test_run_reports_throughput_for_the_observation_variant(variant: str) -> None:
+    result = runner.invoke(app, ["run", f"poc_{variant}", "--ticks", "120", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    t = summary["throughput"]
+    assert t["variant"] == variant == summary["observation_variant"]
+    assert t["agent_steps_per_s"] == summary["agent_steps_per_s"]
+    # Stage-only rates: agent-steps over the time spent in that stage.
+    assert (summary["exits"], summary["spawns"]) == ({}, 0), "a steady population of 8"
+    stages = summary["stage_mean_seconds"]
+    assert t["core_agent_steps_per_s"] == pytest.approx(8 / stages["core"], rel=1e-6)
+    assert t["agent_observations_per_s"] == pytest.approx(8 / stages["observations"], rel=1e-6)
+    assert t["core_agent_steps_per_s"] > t["agent_steps_per_s"]
+    table = runner.invoke(app, ["run", f"poc_{variant}", "--ticks", "50"])
+    assert f"throughput ({variant})" in table.output
+    assert "agent-obs/s" in table.output
+
+
+def test_throughput_without_observations() -> None:
+    loop = SimulationLoop(
+        load_config(EXAMPLES / "poc_hybrid.yaml"), observations=False, crash_snapshots=False
+    )
+    loop.run_for_ticks(20)
+    summary = run_summary(loop)
+    assert summary["throughput"]["agent_observations_per_s"] is None
+    assert summary["throughput"]["core_agent_steps_per_s"] > 0
+    rows = summary_table(summary).columns[1].cells
+    assert any("no observations" in str(cell) for cell in rows)

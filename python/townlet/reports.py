@@ -33,6 +33,28 @@ def run_summary(loop: SimulationLoop) -> dict[str, Any]:
         "rewards": loop.reward_guard.stats(),
         "stage_mean_seconds": timings["mean_seconds"],
         "slowest_ticks": timings["slowest"],
+        "throughput": throughput(loop),
+    }
+
+
+def throughput(loop: SimulationLoop) -> dict[str, Any]:
+    """Throughput of the run for its observation variant (SPEC §14), from the tick timer's stage totals.
+
+    ``agent_steps_per_s`` counts every stage of the tick (as `SimulationLoop.rates`);
+    ``core_agent_steps_per_s`` the core tick stage alone; ``agent_observations_per_s``
+    the observations stage alone, one observation per agent-step (None when the
+    loop builds no observations or no tick has run).
+    """
+    timer = loop.timer
+    rates = loop.rates()
+    steps = rates["agent_steps_per_s"] * timer.seconds  # agent-steps over the timed ticks
+    core, observe = timer.totals.get("core", 0.0), timer.totals.get("observations", 0.0)
+    observed = loop.observation_spec is not None and observe > 0
+    return {
+        "variant": loop.config.observation_variant,
+        "agent_steps_per_s": rates["agent_steps_per_s"],
+        "core_agent_steps_per_s": steps / core if core > 0 else None,
+        "agent_observations_per_s": steps / observe if observed else None,
     }
 
 
@@ -54,6 +76,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
             "speed",
             f"{summary['ticks_per_s']:,.0f} ticks/s, {summary['agent_steps_per_s']:,.0f} agent-steps/s",
         ),
+        (f"throughput ({summary['throughput']['variant']})", _throughput_row(summary["throughput"])),
         ("population", f"{summary['population']}"),
         ("exits / spawns", f"{exits} / {summary['spawns']} spawned ({summary['held_exits']} held by caps)"),
         ("self-sufficiency", f"{k['self_sufficiency']:.1%} of agent-ticks with every need > 0.3"),
@@ -77,3 +100,14 @@ def summary_table(summary: dict[str, Any]) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _throughput_row(t: dict[str, Any]) -> str:
+    """Stage-only rates: the core tick in agent-steps/s, observations in agent-observations/s."""
+    core, obs = t["core_agent_steps_per_s"], t["agent_observations_per_s"]
+    return ", ".join(
+        [
+            f"core {core / 1e6:.2f}M agent-steps/s" if core else "core -",
+            f"observe {obs / 1e6:.2f}M agent-obs/s" if obs else "no observations",
+        ]
+    )
