@@ -163,7 +163,7 @@ def test_http_source_polls_a_console_server_snapshot(run_file: Path) -> None:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             seen.append(self.headers.get("Authorization"))
-            body = json.dumps({"status": "ok", "result": snapshot}).encode()
+            body = json.dumps({"status": "ok", "name": "telemetry_snapshot", "data": snapshot}).encode()
             self.send_response(200 if self.path == "/telemetry/snapshot" else 404)
             self.send_header("Content-Type", "application/json")
             self.end_headers()

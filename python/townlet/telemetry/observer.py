@@ -127,7 +127,7 @@ class HttpSnapshotSource:
         self.timeout = timeout
 
     def poll(self) -> list[dict[str, Any]]:
-        """One snapshot (a console result wrapper is unwrapped)."""
+        """One snapshot (the console result's ``data``); an error result raises ``SourceError``."""
         request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
@@ -136,8 +136,11 @@ class HttpSnapshotSource:
                 body = json.loads(response.read().decode("utf-8"))
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise SourceError(f"{self.url}: {exc}") from None
-        if isinstance(body, dict) and "agents" not in body and isinstance(body.get("result"), dict):
-            body = body["result"]
+        if isinstance(body, dict) and body.get("status") == "error":
+            error = body.get("error") or {}
+            raise SourceError(f"{self.url}: {error.get('code', 'error')}: {error.get('message', '')}")
+        if isinstance(body, dict) and "agents" not in body:  # a console result wraps the snapshot
+            body = body.get("data", body.get("result"))
         if not isinstance(body, dict) or "agents" not in body:
             raise SourceError(f"{self.url}: the answer is not a telemetry snapshot")
         body.setdefault("kind", "snapshot")
