@@ -46,6 +46,9 @@ def test_wheel_contents(wheels: dict[str, Path], kind: str) -> None:
         "townlet/configs/examples/poc_hybrid.yaml",
         "townlet/configs/worlds/poc_town.yaml",
         "townlet/configs/affordances/core.yaml",
+        "townlet/telemetry/schemas/snapshot.json",
+        "townlet/telemetry/schemas/diff.json",
+        "townlet/telemetry/schemas/common.json",
     ):
         assert required in names, f"{required} missing from {wheel.name}"
     assert any(n.startswith("townlet/_core") and n.endswith(".so") for n in names)
