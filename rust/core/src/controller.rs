@@ -9,7 +9,7 @@
 //! (`tick.rs`) runs the controllers, then admission, then movement.
 
 use crate::grid::DIRECTIONS;
-use crate::world::{Plan, Role, World};
+use crate::world::{Plan, Role, World, ROLES};
 
 /// Ticks an agent waits before looking for a target again after finding none.
 pub(crate) const RETRY_TICKS: u64 = 16;
@@ -48,12 +48,23 @@ impl World {
             .map_or(-1, |o| o as i32)
     }
 
-    pub(crate) fn home_object(&self, slot: usize, role: Role) -> i32 {
+    /// The agent's home objects of `role` (reachable, ascending); empty without a home.
+    pub(crate) fn home_candidates(&self, slot: usize, role: Role) -> &[u32] {
         let home = self.agents.home[slot];
         if home < 0 {
-            return -1;
+            return &[];
         }
-        self.nearest(slot, role, self.venue_objects[home as usize].iter().copied())
+        let i = home as usize * ROLES + role as usize;
+        &self.home_objects[self.home_start[i] as usize..self.home_start[i + 1] as usize]
+    }
+
+    /// Nearest home object of `role` for agent `slot` (Manhattan, ties by index), or -1.
+    pub(crate) fn home_object(&self, slot: usize, role: Role) -> i32 {
+        match self.home_candidates(slot, role) {
+            [] => -1,
+            [only] => *only as i32,
+            many => self.nearest(slot, role, many.iter().copied()),
+        }
     }
 
     /// What an option heads for: a specific object (the agent's own home

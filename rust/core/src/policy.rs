@@ -266,7 +266,7 @@ impl World {
         } else {
             p.groceries_below
         };
-        if food < wanted && open(SHOP_GROCERIES) && self.home_object(s, Role::Stove) >= 0 {
+        if food < wanted && open(SHOP_GROCERIES) && self.home_has(s, Role::Stove) {
             return SHOP_GROCERIES;
         }
         // 7. Idle: extroverts socialise when comfortable (every need well

@@ -201,8 +201,11 @@ pub struct World {
     pub(crate) tally: Tally,
     /// Venue index covering each tile, or -1.
     pub(crate) venue_at: Vec<i32>,
-    /// Objects inside each venue.
-    pub(crate) venue_objects: Vec<Vec<u32>>,
+    /// Per venue and role, the venue's reachable objects of that role's type
+    /// (the candidates of `home_object`), ascending: venue `v`'s role `r`
+    /// objects are `home_objects[home_start[v * ROLES + r]..home_start[v * ROLES + r + 1]]`.
+    pub(crate) home_start: Vec<u32>,
+    pub(crate) home_objects: Vec<u32>,
     pub(crate) plans: Vec<Plan>,
     /// Objects of each role's type, ascending.
     pub(crate) role_objects: Vec<Vec<u32>>,
@@ -311,6 +314,17 @@ impl World {
                 venue_objects[o.venue as usize].push(i as u32);
             }
         }
+        let mut home_start = Vec::with_capacity(venue_objects.len() * ROLES + 1);
+        let mut home_objects = Vec::new();
+        home_start.push(0u32);
+        for objects in &venue_objects {
+            for &t in &spec.roles {
+                home_objects.extend(objects.iter().copied().filter(|&o| {
+                    t >= 0 && i32::from(spec.objects[o as usize].object_type) == t && !access[o as usize].is_empty()
+                }));
+                home_start.push(home_objects.len() as u32);
+            }
+        }
         let mut tile_object = vec![-1i32; grid.len()];
         for (i, o) in spec.objects.iter().enumerate() {
             tile_object[grid.index(o.x, o.y).expect("checked above")] = i as i32;
@@ -364,7 +378,8 @@ impl World {
             route_stats: RouteStats::default(),
             tally: Tally::default(),
             venue_at,
-            venue_objects,
+            home_start,
+            home_objects,
             plans: Vec::new(),
             role_objects: spec
                 .roles

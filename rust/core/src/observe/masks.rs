@@ -18,8 +18,9 @@ impl World {
         !self.role_objects[role as usize].is_empty()
     }
 
-    fn home_has(&self, s: usize, role: Role) -> bool {
-        self.home_object(s, role) >= 0
+    /// Whether agent `s` has an object of `role` at home (`home_object(s, role) >= 0`, in O(1)).
+    pub(crate) fn home_has(&self, s: usize, role: Role) -> bool {
+        !self.home_candidates(s, role).is_empty()
     }
 
     /// Whether option `o` (see `tick::OPTIONS`) is open for agent `s`: wait

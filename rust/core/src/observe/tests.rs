@@ -2,7 +2,7 @@ use super::*;
 use crate::grid::UNREACHABLE;
 use crate::rewards::N_COMPONENTS;
 use crate::world::tests::{agent, spec};
-use crate::world::WorldSpec;
+use crate::world::{Role, WorldSpec};
 use proptest::prelude::{any, prop_assert, proptest, ProptestConfig};
 
 struct Out {
@@ -243,6 +243,46 @@ fn masks_alone_equal_the_masks_of_observe() {
             assert!(!option_mask[2 * OPTIONS.len()..3 * OPTIONS.len()].iter().any(|&m| m));
         }
     }
+}
+
+#[test]
+fn home_has_agrees_with_home_object() {
+    let mut s = spec();
+    s.roles = [0, 1, -1, 1, -1, -1, -1, -1]; // the fridge also serves as the shower
+    s.venues.push(crate::world::VenueSpec {
+        kind: 0,
+        rect: [5, 5, 6, 6],
+    });
+    let mut w = World::new(s).unwrap();
+    let mut homeless = agent(3, 3);
+    homeless.home = -1;
+    let mut empty_home = agent(4, 4);
+    empty_home.home = 1;
+    let slots: Vec<usize> = [agent(2, 2), homeless, empty_home]
+        .iter()
+        .map(|a| w.spawn(a).unwrap().0)
+        .collect();
+    for &slot in &slots {
+        for role in [
+            Role::Bed,
+            Role::Fridge,
+            Role::Stove,
+            Role::Shower,
+            Role::Till,
+            Role::Shelf,
+            Role::Desk,
+            Role::Bench,
+        ] {
+            assert_eq!(
+                w.home_has(slot, role),
+                w.home_object(slot, role) >= 0,
+                "{slot} {role:?}"
+            );
+        }
+    }
+    assert!(w.home_has(slots[0], Role::Bed) && w.home_has(slots[0], Role::Shower));
+    assert!(!w.home_has(slots[0], Role::Stove));
+    assert!(!w.home_has(slots[1], Role::Bed) && !w.home_has(slots[2], Role::Bed));
 }
 
 #[test]
