@@ -306,9 +306,13 @@ class SnapshotSave(Workload):
         self.manager = SnapshotManager(directory)
         self.path = Path(directory) / "bench.twsnap"
 
-    def run(self) -> None:
+    def save(self) -> None:
         """Writes the snapshot (the same file each call)."""
         self.manager.save(self.loop, path=self.path)
+
+    def run(self) -> None:
+        """Saves (see `save`)."""
+        self.save()
 
     @property
     def file_bytes(self) -> int:
@@ -326,7 +330,7 @@ class SnapshotLoad(SnapshotSave):
     def __init__(self, population: int, directory: str | Path) -> None:
         """Warms a loop and saves it once."""
         super().__init__(population, directory)
-        self.manager.save(self.loop, path=self.path)
+        self.save()
         self.loaded: SimulationLoop | None = None
 
     def run(self) -> None:
@@ -354,9 +358,13 @@ class WorldToBytes(Workload):
         self.data = self.town.world.to_bytes()
         self.nbytes = len(self.data)
 
-    def run(self) -> None:
+    def to_bytes(self) -> None:
         """Serialises the world."""
         self.data = self.town.world.to_bytes()
+
+    def run(self) -> None:
+        """Serialises (see `to_bytes`)."""
+        self.to_bytes()
 
 
 class WorldFromBytes(WorldToBytes):
