@@ -463,10 +463,14 @@ class SimulationLoop:
             state.setdefault(name, pending)
         return state
 
-    def state_hash(self) -> str:
-        """A sha256 hex digest over the world bytes and every Python-side state."""
-        digest = hashlib.sha256(self.world.core.to_bytes())
-        digest.update(json_bytes(self.state()))
+    def state_hash(self, world_bytes: bytes | None = None, state: dict[str, Any] | None = None) -> str:
+        """A sha256 hex digest over the world bytes and every Python-side state.
+
+        ``world_bytes`` and ``state`` skip recomputing them when the caller
+        has just taken both (a snapshot does).
+        """
+        digest = hashlib.sha256(self.world.core.to_bytes() if world_bytes is None else world_bytes)
+        digest.update(json_bytes(self.state() if state is None else state))
         return digest.hexdigest()
 
     def restore_state(self, state: dict[str, Any]) -> None:

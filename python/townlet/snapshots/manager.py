@@ -39,16 +39,17 @@ _TICK = re.compile(r"-t(\d+)(?:-crash)?\.twsnap$")
 def capture(loop: SimulationLoop, crash: dict[str, Any] | None = None) -> Snapshot:
     """A snapshot of ``loop`` as it is now (nothing is written)."""
     world = loop.world.core.to_bytes()
+    state = loop.state()
     identity = {**loop.identity(), "snapshot_format": SNAPSHOT_FORMAT, "migrations": []}
     if loop.snapshot_info is not None:
         identity["migrations"] = list(loop.snapshot_info.get("migrations", []))
     return Snapshot(
         identity=identity,
         tick=loop.world.tick,
-        state=loop.state(),
+        state=state,
         world=world,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        state_hash=loop.state_hash(),
+        state_hash=loop.state_hash(world, state),
         crash=crash,
     )
 
