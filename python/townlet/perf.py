@@ -21,6 +21,7 @@ population stays fixed, with agents spread evenly over the beds.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,7 @@ def numpy_copy_seconds(nbytes: int, repeats: int = 50) -> float:
     return best
 
 
-class Workload:
+class Workload(ABC):
     """A prepared operation: ``run()`` is timed, one call processes ``units`` ``unit``."""
 
     unit = "agent_steps"
@@ -164,9 +165,9 @@ class Workload:
         self.population = population
         self.units = units
 
+    @abstractmethod
     def run(self) -> None:
         """The timed operation."""
-        raise NotImplementedError
 
     def rate(self, seconds: float) -> float:
         """Units per second when one call took ``seconds``."""
