@@ -179,7 +179,7 @@ class Workload(ABC):
         self.run()
         return self.rate(time.perf_counter() - start)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (an optional hook: most workloads hold nothing)
         """Releases what the workload holds (files, loops)."""
 
 
