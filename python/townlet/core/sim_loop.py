@@ -500,9 +500,8 @@ class SimulationLoop:
 
         ``kwargs`` go to the constructor (policy, telemetry, observations, ...).
         """
-        world = WorldState(config)
-        core = _core.World.from_bytes(world.spec, world_bytes)
-        world.restore(state["world"], core)
+        world = WorldState(config, core_bytes=world_bytes)
+        world.restore(state["world"])
         loop = cls(config, world=world, **kwargs)
         loop.restore_state(state)
         return loop

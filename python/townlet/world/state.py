@@ -113,15 +113,22 @@ class WorldState:
         config: SimulationConfig,
         layout: Layout | None = None,
         manifest: AffordanceManifest | None = None,
+        core_bytes: bytes | None = None,
     ) -> None:
-        """Builds an empty town from ``config`` (call :meth:`populate` for the starting agents)."""
+        """Builds an empty town from ``config`` (call :meth:`populate` for the starting agents).
+
+        With ``core_bytes`` (``World.to_bytes()`` output) the core is restored
+        from them instead; call :meth:`restore` for the Python-side state.
+        """
         if layout is None or manifest is None:
             layout, manifest = load_world_inputs(config)
         self.config = config
         self.layout = layout
         self.manifest = manifest
         self.spec = build_world_spec(config, layout, manifest)
-        self.core = _core.World(self.spec)
+        self.core = (
+            _core.World(self.spec) if core_bytes is None else _core.World.from_bytes(self.spec, core_bytes)
+        )
         self.housing = Housing(layout)
         self.jobs = JobBoard(config, layout)
         self.employment = EmploymentExitQueue(config.employment)
@@ -385,10 +392,8 @@ class WorldState:
             "meets": self.meets.state(),
         }
 
-    def restore(self, state: Mapping[str, Any], core: _core.World | None = None) -> None:
-        """Restores :meth:`state` output, adopting ``core`` (a restored core world) when given."""
-        if core is not None:
-            self.core = core
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Restores :meth:`state` output onto a town built from the saved core bytes."""
         self.placed = int(state["placed"])
         self.housing.restore(state["housing"])
         self.jobs.restore(state["jobs"])
