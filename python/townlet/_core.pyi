@@ -151,6 +151,14 @@ class World:
         """Current price of an item index."""
     def stock(self, venue: int, item: int) -> int:
         """Units of an item in stock at a venue."""
+    def set_price_multiplier(self, item: int, factor: float) -> None:
+        """Set the perturbation price multiplier on an item (1.0 clears it; range [0.1, 100])."""
+    def price_multiplier(self, item: int) -> float:
+        """The perturbation price multiplier on an item index."""
+    def set_closed(self, venue: int, closed: bool) -> None:
+        """Close or reopen a venue (a closure perturbation)."""
+    def venue_open(self, venue: int) -> bool:
+        """Whether a venue is open (false for an unknown venue)."""
     def set_utility(self, name: str, forced_off: bool) -> None:
         """Force a utility (power, water) off, or release it."""
     def utility_on(self, name: str) -> bool:

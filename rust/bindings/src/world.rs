@@ -406,6 +406,31 @@ impl World {
         self.inner.economy().stock(venue, item)
     }
 
+    /// Sets the perturbation price multiplier on an item index (1.0 clears
+    /// it); it stacks with weather and overrides. Range [0.1, 100].
+    fn set_price_multiplier(&mut self, item: usize, factor: f64) -> PyResult<()> {
+        self.inner.set_price_multiplier(item, factor).py()
+    }
+
+    /// The perturbation price multiplier on an item index.
+    fn price_multiplier(&self, item: usize) -> PyResult<f64> {
+        if item >= N_ITEMS {
+            return Err(CoreError::InvalidArgument(format!("item {item} outside 0..{N_ITEMS}"))).py();
+        }
+        Ok(self.inner.economy().multiplier(item))
+    }
+
+    /// Closes (or reopens) a venue: it sells nothing and its objects fail
+    /// `venue_open` preconditions while closed.
+    fn set_closed(&mut self, venue: usize, closed: bool) -> PyResult<()> {
+        self.inner.set_closed(venue, closed).py()
+    }
+
+    /// Whether a venue is open (false for an unknown venue).
+    fn venue_open(&self, venue: usize) -> bool {
+        self.inner.economy().venue_open(venue)
+    }
+
     /// Forces a utility ("power" or "water") off, or releases it.
     fn set_utility(&mut self, name: &str, forced_off: bool) -> PyResult<()> {
         self.inner.set_utility(utility(name)?, forced_off);

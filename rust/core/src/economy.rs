@@ -228,6 +228,11 @@ impl Economy {
         Ok(())
     }
 
+    /// The perturbation multiplier on `item` (1.0 when none).
+    pub fn multiplier(&self, item: usize) -> f64 {
+        self.price_multiplier.get(item).copied().unwrap_or(1.0)
+    }
+
     /// Units of `item` in stock at `venue`.
     pub fn stock(&self, venue: usize, item: usize) -> u32 {
         self.stock.get(venue).map_or(0, |s| s[item])

@@ -592,6 +592,17 @@ impl World {
         self.economy.set_weather(weather);
     }
 
+    /// Closes or reopens a venue (perturbation `closure`): a closed venue
+    /// sells nothing and fails `venue_open` preconditions.
+    pub fn set_closed(&mut self, venue: usize, closed: bool) -> CoreResult<()> {
+        self.economy.set_closed(venue, closed)
+    }
+
+    /// Sets the perturbation price multiplier on an item (1.0 clears it).
+    pub fn set_price_multiplier(&mut self, item: usize, factor: f64) -> CoreResult<()> {
+        self.economy.set_multiplier(item, factor)
+    }
+
     /// Applies a relationship event from `slot` toward `other_slot`: the
     /// delta (trust, familiarity, rivalry) is scaled by the actor's
     /// personality (`kind` selects ambition or extroversion scaling) and
