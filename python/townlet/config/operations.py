@@ -151,13 +151,29 @@ class PromotionConfig(StrictModel):
 
 
 class StabilityConfig(StrictModel):
-    """Canaries over rolling windows (SPEC §13)."""
+    """Canaries over rolling windows (SPEC §13; see docs/stability.md)."""
 
-    window_ticks: int = Field(1000, ge=10, le=10_000_000)
+    window_ticks: int = Field(1000, ge=10, le=10_000_000, description="length of the rolling window in ticks")
     lateness_multiplier: float = Field(2.0, ge=1.0, le=100.0, description="alert above baseline x this")
+    lateness_baseline: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="late share of clock-ins to compare with; None: the first full window's share",
+    )
+    lateness_floor: float = Field(
+        0.05, ge=0.0, le=1.0, description="the lateness baseline is never taken below this share"
+    )
     starvation_threshold: int = Field(0, ge=0, le=100_000, description="alert above this many incidents")
-    option_switch_rate_max: float = Field(0.25, ge=0.0, le=1.0)
-    reward_variance_max: float = Field(5.0, gt=0.0, le=1e9)
+    option_switch_rate_max: float = Field(
+        0.25, ge=0.0, le=1.0, description="alert above this share of agent-ticks that switched option"
+    )
+    reward_variance_max: float = Field(
+        5.0, gt=0.0, le=1e9, description="alert above this variance of rewards over the window's agent-ticks"
+    )
+    clear_ratio: float = Field(
+        0.8, ge=0.0, le=1.0, description="a raised alert clears at or below threshold x this"
+    )
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
 
 

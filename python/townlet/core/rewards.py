@@ -46,6 +46,8 @@ class RewardGuard:
         self.episode_clips = 0
         self.muted_positive = 0
         self._quiet_any = -1
+        #: The latest tick's rewards as ``(count, sum, sum of squares)`` (the stability monitor reads it).
+        self.batch: tuple[int, float, float] = (0, 0.0, 0.0)
 
     @property
     def std(self) -> float:
@@ -105,10 +107,13 @@ class RewardGuard:
     def _update_stats(self, batch: npt.NDArray[np.float64]) -> None:
         k = len(batch)
         if k == 0:
+            self.batch = (0, 0.0, 0.0)
             return
-        mean_b = float(batch.sum()) / k
+        sum_b = float(batch.sum())
+        mean_b = sum_b / k
         centred = batch - mean_b
         m2_b = float(np.dot(centred, centred))
+        self.batch = (k, sum_b, m2_b + sum_b * mean_b)
         total = self.count + k
         delta = mean_b - self.mean
         self.mean += delta * k / total

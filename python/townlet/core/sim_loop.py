@@ -10,7 +10,9 @@ Each :meth:`SimulationLoop.step` runs, and times:
 4. lifecycle: exits, caps, spawns, hiring;
 5. rewards: guardrails that need lifecycle facts;
 6. observations for the next step (one Rust call into reused buffers);
-7. telemetry: the tick payload (nothing when muted) and the KPIs.
+7. stability: the monitor's rolling windows and canaries (its alerts join
+   the tick's events);
+8. telemetry: the tick payload (nothing when muted) and the KPIs.
 
 Python never loops over agents here: a tick costs a fixed number of calls
 into the core plus vectorised numpy.
@@ -39,6 +41,7 @@ from townlet.errors import TickError
 from townlet.lifecycle.manager import LifecycleManager
 from townlet.observations import ObservationBatch, ObservationBuilder, ObservationSpec
 from townlet.policy import PolicyProvider, make_policy
+from townlet.stability import StabilityMonitor
 from townlet.telemetry.publisher import ConsoleHandler, TelemetryPublisher
 from townlet.world.state import WorldState
 
@@ -118,6 +121,12 @@ class SimulationLoop:
         self.reward_guard = RewardGuard(config)
         self.timer = TickTimer()
         self.kpis = KpiTracker(config, self.world)
+        #: Rolling-window canaries (None when ``features.systems.stability`` is off).
+        self.stability: StabilityMonitor | None = (
+            StabilityMonitor(config.stability, self.world.core.tally())
+            if config.features.systems.stability == "on"
+            else None
+        )
         self._builder = (
             ObservationBuilder(self.world.core, config.embedding_allocator.reuse_warning_threshold)
             if observations
@@ -259,9 +268,17 @@ class SimulationLoop:
         if self._builder is not None:
             self._observations = self._builder.build()
         timer.lap("observations")
+        self.stage = "stability"
+        monitor = self.stability
+        alerts = monitor.observe(tick, core.tally(), self.reward_guard.batch) if monitor is not None else []
+        timer.lap("stability")
         self.stage = "telemetry"
         py_events = (
-            console_events + self.telemetry.take_events() + world.employment.take_events() + outcome.events
+            console_events
+            + self.telemetry.take_events()
+            + world.employment.take_events()
+            + outcome.events
+            + alerts
         )
         artifacts = TickArtifacts(
             tick=tick,
@@ -457,6 +474,8 @@ class SimulationLoop:
             "rewards": self.reward_guard.state(),
             "kpis": self.kpis.state(),
         }
+        if self.stability is not None:
+            state["stability"] = self.stability.state()
         for name, part in self._optional_parts().items():
             state[name] = part.state()
         for name, pending in self.pending_state.items():
@@ -482,6 +501,8 @@ class SimulationLoop:
         self.lifecycle.restore(state["lifecycle"])
         self.reward_guard.restore(state["rewards"])
         self.kpis.restore(state["kpis"])
+        if self.stability is not None and "stability" in state:
+            self.stability.restore(state["stability"])
         parts = self._optional_parts()
         self.pending_state = {}
         for name in OPTIONAL_STATE:
@@ -517,7 +538,7 @@ class SimulationLoop:
         }
 
     def health(self) -> dict[str, Any]:
-        """Loop health: tick, population, mean stage times, slowest ticks."""
+        """Loop health: tick, population, mean stage times, slowest ticks, stability canaries."""
         return {
             "tick": self.tick,
             "population": len(self.world.agent_ids),
@@ -527,6 +548,7 @@ class SimulationLoop:
             "last_tick_ms": self.timer.last_total_ms(),
             "failures": [{k: v for k, v in f.as_dict().items() if k != "traceback"} for f in self.failures],
             "snapshot": self.snapshot_info,
+            "stability": self.stability.status() if self.stability is not None else None,
         }
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ import heapq
 import time
 from dataclasses import dataclass
 
-STAGES = ("console", "policy", "core", "lifecycle", "rewards", "observations", "telemetry")
+STAGES = ("console", "policy", "core", "lifecycle", "rewards", "observations", "stability", "telemetry")
 
 
 @dataclass(frozen=True, order=True)
