@@ -34,6 +34,7 @@ from townlet.console.command import (
 )
 from townlet.console.router import ConsoleRouter
 from townlet.console.snapshot_commands import register_snapshot_commands
+from townlet.console.stability_commands import register_stability_commands
 from townlet.console.time_control import register_time_control
 from townlet.core.pacing import ShardClock
 from townlet.errors import InvalidArgumentError
@@ -341,11 +342,12 @@ class _Commands:
 
 
 def _loop_health(world: WorldState) -> dict[str, Any] | None:
-    """The running loop's health: last tick time, failures, snapshot origin, telemetry."""
+    """The running loop's health: last tick time, failures, snapshot origin, telemetry, stability."""
     if world.loop is None:
         return None
     health = world.loop.health()
-    return {k: health[k] for k in ("last_tick_ms", "failures", "snapshot", "telemetry") if k in health}
+    keys = ("last_tick_ms", "failures", "snapshot", "telemetry", "stability")
+    return {k: health[k] for k in keys if k in health}
 
 
 def _exit_role(command: ConsoleCommand) -> str:
@@ -429,6 +431,7 @@ def create_console_router(
     router.register("help", lambda _cmd: {"commands": router.commands()}, "viewer", "list the commands")
     register_arrange_meet(router, world)
     register_snapshot_commands(router, world)
+    register_stability_commands(router, world)
     register_time_control(router, clock, lambda: world.tick)
     telemetry.attach_console(router.dispatch_payload)
     telemetry.attach_auth_status(authenticator.status)

@@ -1,7 +1,8 @@
 """Narration: short sentences about notable events, throttled (SPEC §9, ``telemetry.narration``).
 
 Each template turns one event kind into a sentence in a category
-(``lifecycle``, ``employment``, ``queue_conflict``, ``perturbation``). A
+(``lifecycle``, ``employment``, ``queue_conflict``, ``perturbation``,
+``stability``). A
 narration is published as an event of kind ``narration`` unless a throttle
 holds it back:
 
@@ -64,6 +65,8 @@ TEMPLATES: dict[str, Template] = {
     "reservation_timeout": Template("queue_conflict", "{agent_id} gave up waiting at {object}"),
     "power_fault": Template("perturbation", "the power went out"),
     "water_fault": Template("perturbation", "the water supply failed"),
+    "stability_alert": Template("stability", "stability alert: the {canary} canary crossed its threshold"),
+    "stability_cleared": Template("stability", "the {canary} canary is back within its threshold"),
 }
 
 
@@ -95,7 +98,7 @@ class Narrator:
     def _offer(self, template: Template, event: dict[str, Any], tick: int) -> dict[str, Any] | None:
         cfg = self.config
         category = template.category
-        subject = event.get("agent_id", event.get("object", ""))
+        subject = event.get("agent_id", event.get("object", event.get("canary", "")))
         key = f"{category}|{event['kind']}|{subject}"
         last = self._last_key.get(key)
         if last is not None and tick - last < cfg.dedupe_window_ticks:
