@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from townlet.telemetry.narration import Narrator
 from townlet.telemetry.schema import check_file
 from townlet.world.state import WorldState
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, REPO
 
 BASE = load_config(EXAMPLES / "poc_hybrid.yaml")
 
@@ -409,3 +410,13 @@ def test_config_fields_are_checked(write_config: Any, poc_text: str) -> None:
         load_config(write_config(poc_text + "stability:\n  clear_ratio: 1.5\n"))
     with pytest.raises(ConfigError, match=r"stability\.lateness_baseline"):
         load_config(write_config(poc_text + "stability:\n  lateness_baseline: -0.1\n"))
+
+
+def test_the_guide_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "stability.md").read_text(), re.S)
+    assert len(blocks) == 1
+    namespace: dict[str, Any] = {}
+    exec(compile(blocks[0], "docs/stability.md", "exec"), namespace)
+    assert namespace["alert"]["canary"] == "starvation"
+    assert namespace["loop"].stability.alerting() == ["starvation"]
