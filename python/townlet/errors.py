@@ -65,6 +65,10 @@ class LayoutError(ProblemsError):
     """A town layout is unusable (size, unknown tiles, unreachable objects)."""
 
 
+class PerturbationFileError(ProblemsError):
+    """A perturbation file (``perturbations.file``) is malformed; paths are key paths in the file."""
+
+
 class SnapshotError(TownletError):
     """A snapshot cannot be saved, read or applied."""
 

@@ -1,6 +1,7 @@
 """Whole-shard validation: config, layout, manifest and their cross-references.
 
-:func:`validate_shard` is what ``townlet validate`` runs; it collects every
+:func:`validate_shard` is what ``townlet validate`` runs (the perturbation file
+included: it is parsed as a reload's dry run would); it collects every
 problem rather than stopping at the first, so an operator fixes a file in one
 pass.
 """
@@ -14,7 +15,8 @@ from townlet.config import SimulationConfig, load_config
 from townlet.config.basket import basket_problems
 from townlet.config.economy import ITEMS
 from townlet.config.manifest import AffordanceManifest, load_manifest
-from townlet.errors import ConfigError, LayoutError, ManifestError, Problem
+from townlet.errors import ConfigError, LayoutError, ManifestError, PerturbationFileError, Problem
+from townlet.scheduler.plan import load_plan
 from townlet.world.layout import UNREACHABLE, Layout, load_layout
 
 
@@ -199,6 +201,12 @@ def validate_config(config: SimulationConfig, config_path: Path | None = None) -
         path = config.resolve_path(config.perturbations.file)
         if not path.is_file():
             report.problems.append(Problem("perturbations.file", f"{path} not found"))
+        else:
+            venues = {v.id: v.kind for v in report.layout.venues} if report.layout is not None else None
+            try:
+                load_plan(path, config.world.ticks_per_day, venues)
+            except PerturbationFileError as exc:
+                report.problems.extend(exc.problems)
     return report
 
 

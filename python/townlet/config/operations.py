@@ -98,10 +98,12 @@ class AffordancesConfig(StrictModel):
 class PerturbationKind(StrictModel):
     """One perturbation kind's rate and shape."""
 
-    per_day: float = Field(0.2, ge=0.0, le=100.0, description="expected starts per day")
-    duration_min: int = Field(50, ge=1, le=1_000_000)
-    duration_max: int = Field(200, ge=1, le=1_000_000)
-    magnitude: float = Field(1.5, ge=0.0, le=100.0, description="price multiplier for price spikes")
+    per_day: float = Field(0.2, ge=0.0, le=100.0, description="expected random starts per day")
+    duration_min: int = Field(50, ge=1, le=1_000_000, description="shortest drawn duration in ticks")
+    duration_max: int = Field(200, ge=1, le=1_000_000, description="longest drawn duration in ticks")
+    magnitude: float = Field(
+        1.5, ge=0.1, le=100.0, description="price multiplier for price spikes (other kinds ignore it)"
+    )
 
     @model_validator(mode="after")
     def _durations(self) -> PerturbationKind:
@@ -124,12 +126,19 @@ def _default_kinds() -> dict[PerturbationName, PerturbationKind]:
 
 
 class PerturbationsConfig(StrictModel):
-    """The perturbation scheduler (SPEC §9)."""
+    """The perturbation scheduler (SPEC §9; see docs/perturbations.md)."""
 
     file: str | None = Field(None, description="optional YAML of scheduled events")
-    max_per_day: int = Field(3, ge=0, le=1000)
-    max_concurrent: int = Field(2, ge=1, le=100)
+    hot_reload: bool = Field(False, description="allow `reload perturbations` (admin) after a dry-run parse")
+    watch: bool = Field(False, description="reload the file automatically when it changes")
+    max_per_day: int = Field(
+        3, ge=0, le=1000, description="random starts per day; explicit ones count against it too"
+    )
+    max_concurrent: int = Field(2, ge=1, le=100, description="perturbations active at once, every source")
     stagger_ticks: int = Field(50, ge=0, le=100_000, description="auto-stagger when the overlap limit is hit")
+    stagger_limit: int = Field(
+        10, ge=0, le=10_000, description="times a start may be staggered before it is cancelled"
+    )
     agent_cooldown_ticks: int = Field(1000, ge=0, le=10_000_000, description="per-agent fairness bucket")
     unlock_after_ticks: int = Field(0, ge=0, le=100_000_000, description="locked during early curriculum")
     kinds: dict[PerturbationName, PerturbationKind] = Field(default_factory=_default_kinds)

@@ -43,6 +43,8 @@ _PATH_KEYS = (
     ("affordances", "hot_reload"),
     ("affordances", "watch"),
     ("perturbations", "file"),
+    ("perturbations", "hot_reload"),
+    ("perturbations", "watch"),
     ("stability", "promotion"),
 )
 

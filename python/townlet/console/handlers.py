@@ -32,6 +32,7 @@ from townlet.console.command import (
     ConsoleCommand,
     ConsoleCommandError,
 )
+from townlet.console.perturbation_commands import register_perturbation_commands
 from townlet.console.router import ConsoleRouter
 from townlet.console.snapshot_commands import register_snapshot_commands
 from townlet.console.stability_commands import register_stability_commands
@@ -256,7 +257,12 @@ class _Commands:
             raise ConsoleCommandError(
                 E_INVALID_ARG, f"{command.name}: state must be 'on' or 'off', got {state!r}"
             )
-        self.world.core.set_utility(utility, state == "on")
+        loop = self.world.loop
+        if loop is not None:
+            # The scheduler keeps the flag on while a scheduled outage still holds it.
+            loop.perturbations.force_utility(utility, state == "on")
+        else:
+            self.world.core.set_utility(utility, state == "on")
         if state == "off" and self.world.lifecycle is not None:
             # The grace window for facility-caused exits starts when it ends.
             self.world.lifecycle.note_city_event(self.world.tick)
@@ -431,6 +437,7 @@ def create_console_router(
     router.register("help", lambda _cmd: {"commands": router.commands()}, "viewer", "list the commands")
     register_arrange_meet(router, world)
     register_snapshot_commands(router, world)
+    register_perturbation_commands(router, world)
     register_stability_commands(router, world)
     register_time_control(router, clock, lambda: world.tick)
     telemetry.attach_console(router.dispatch_payload)

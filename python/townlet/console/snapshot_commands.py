@@ -9,6 +9,9 @@
 - ``reload manifest [CHECKSUM]`` / ``reload config`` (admin, needs
   ``affordances.hot_reload``): re-reads the manifest, or the shard's own
   config file, after a dry-run parse; a refused reload changes nothing.
+- ``reload perturbations [CHECKSUM]`` (admin, needs
+  ``perturbations.hot_reload``): re-reads the perturbation file after a
+  dry-run parse (see ``townlet.core.reload.reload_perturbations``).
 
 Files are named, never given as paths: the console cannot read outside the
 snapshot folder.
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from townlet.world.state import WorldState
 
 _SNAPSHOT_ACTIONS = ("save", "inspect", "validate", "list")
-_RELOAD_TARGETS = ("manifest", "config")
+_RELOAD_TARGETS = ("manifest", "config", "perturbations")
 
 
 def _action(command: ConsoleCommand, allowed: tuple[str, ...], default: str) -> str:
@@ -105,22 +108,39 @@ class _SnapshotCommands:
         except SnapshotError as exc:
             raise ConsoleCommandError(E_INVALID_ARG, str(exc)) from None
 
+    def _checksum(self, command: ConsoleCommand) -> str | None:
+        checksum = command.kwargs.get("checksum", command.args[1] if len(command.args) > 1 else None)
+        if checksum is not None and not isinstance(checksum, str):
+            raise ConsoleCommandError(E_INVALID_ARG, "reload: checksum must be a string")
+        return checksum
+
     def reload(self, command: ConsoleCommand) -> dict[str, Any]:
         from townlet.config import load_config
-        from townlet.core.reload import ReloadError, reload_config, reload_manifest
+        from townlet.core.reload import ReloadError, reload_config, reload_manifest, reload_perturbations
 
         target = _action(command, _RELOAD_TARGETS, "manifest")
         loop = self._loop()
+        if target == "perturbations":
+            if not loop.perturbations.enabled:
+                raise ConsoleCommandError(
+                    E_UNAVAILABLE, "perturbations are off for this shard (features.systems.perturbations)"
+                )
+            if not loop.config.perturbations.hot_reload:
+                raise ConsoleCommandError(
+                    E_UNAVAILABLE,
+                    "perturbation reload is off for this shard (set perturbations.hot_reload: true)",
+                )
+            try:
+                return reload_perturbations(loop, expected_checksum=self._checksum(command)).as_dict()
+            except ReloadError as exc:
+                raise ConsoleCommandError(E_INVALID_ARG, f"reload refused, nothing changed: {exc}") from None
         if not loop.config.affordances.hot_reload:
             raise ConsoleCommandError(
                 E_UNAVAILABLE, "hot reload is off for this shard (set affordances.hot_reload: true)"
             )
         try:
             if target == "manifest":
-                checksum = command.kwargs.get("checksum", command.args[1] if len(command.args) > 1 else None)
-                if checksum is not None and not isinstance(checksum, str):
-                    raise ConsoleCommandError(E_INVALID_ARG, "reload: checksum must be a string")
-                return reload_manifest(loop, expected_checksum=checksum).as_dict()
+                return reload_manifest(loop, expected_checksum=self._checksum(command)).as_dict()
             source = loop.config.source_path
             if source is None:
                 raise ConsoleCommandError(E_UNAVAILABLE, "this shard's config was not loaded from a file")
@@ -138,7 +158,12 @@ def register_snapshot_commands(router: ConsoleRouter, world: WorldState) -> None
         _snapshot_role,
         "snapshot save | list | inspect [NAME] | validate NAME",
     )
-    router.register("reload", commands.reload, "admin", "reload manifest [CHECKSUM] | config: hot reload")
+    router.register(
+        "reload",
+        commands.reload,
+        "admin",
+        "reload manifest [CHECKSUM] | config | perturbations [CHECKSUM]: hot reload",
+    )
     loop = world.loop
     if loop is not None and "console" in loop.pending_state:
         router.restore(loop.pending_state.pop("console"))

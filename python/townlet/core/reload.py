@@ -1,4 +1,4 @@
-"""Hot reload of the affordance manifest and of run-time config knobs.
+"""Hot reload of the affordance manifest, the perturbation file and run-time config knobs.
 
 A reload never half-applies: the new manifest is parsed and validated
 first (``dry_run``), compared by checksum, checked for changes that need a
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from townlet import _core
 from townlet.config.manifest import AffordanceManifest, dry_run
-from townlet.errors import ManifestError, TownletError
+from townlet.errors import ManifestError, PerturbationFileError, TownletError
 from townlet.world.spec import build_world_spec
 
 if TYPE_CHECKING:
@@ -206,25 +206,74 @@ def reload_config(loop: SimulationLoop, new: SimulationConfig) -> ReloadResult:
     return result
 
 
-class ManifestWatcher:
-    """Reloads the manifest when its files change (``affordances.watch``).
+def reload_perturbations(
+    loop: SimulationLoop, path: str | Path | None = None, *, expected_checksum: str | None = None
+) -> ReloadResult:
+    """Reloads the perturbation file (``perturbations.file``) into the running scheduler.
 
-    The loop polls it every ``every_ticks`` ticks; a poll costs one
-    ``stat`` per manifest file. A refused reload is reported as the event
-    ``manifest_reload_refused`` and retried only after the files change again.
+    The new file is parsed and checked first (the dry run: kinds, times,
+    targets against the town); with ``expected_checksum`` its content must
+    hash to it. Same content: nothing changes. Otherwise its entries from
+    the current tick on replace the file perturbations not yet started;
+    active perturbations keep running, console and random ones stay queued.
+    Raises ``ReloadError`` (the town is untouched) for a file that does not
+    validate, a checksum mismatch, or perturbations switched off.
+    """
+    from townlet.scheduler.perturbations import read_plan
+
+    config = loop.config
+    scheduler = loop.perturbations
+    if not scheduler.enabled:
+        raise ReloadError("perturbations are off (features.systems.perturbations); nothing was changed")
+    if path is None and config.perturbations.file is None:
+        raise ReloadError("no perturbations.file is configured; nothing was changed")
+    source = Path(path) if path is not None else config.resolve_path(str(config.perturbations.file))
+    try:
+        plan = read_plan(config, loop.world, source)
+    except PerturbationFileError as exc:
+        raise ReloadError(
+            f"perturbation file {source} does not validate; nothing was changed:\n{exc}"
+        ) from None
+    before = scheduler.plan_checksum or ""
+    if expected_checksum is not None and plan.checksum != expected_checksum:
+        raise ReloadError(
+            f"perturbation file {source} hashes to {plan.checksum}, not the expected {expected_checksum}; "
+            "nothing was changed"
+        )
+    if plan.checksum == before:
+        return ReloadResult("perturbations", False, before, plan.checksum, [], str(source))
+    changes = scheduler.adopt_plan(plan)
+    result = ReloadResult("perturbations", True, before, plan.checksum, changes, str(source))
+    loop.telemetry.record_event({**result.as_dict(), "kind": "perturbations_reloaded", "tick": loop.tick})
+    return result
+
+
+class _FileWatcher:
+    """Polls some files every ``every_ticks`` ticks and reloads when their stamps change.
+
+    A poll costs one ``stat`` per file. A refused reload is reported as the
+    event ``<name>_reload_refused`` and retried only after the files change again.
     """
 
+    name = ""
+
     def __init__(self, loop: SimulationLoop, every_ticks: int = 50) -> None:
-        """Watches the files of the loop's current manifest."""
+        """Watches the loop's current files."""
         self.loop = loop
         self.every_ticks = max(1, every_ticks)
         self._stamps = self._read_stamps()
         self.reloads = 0
         self.refusals = 0
 
+    def _files(self) -> list[Path]:
+        raise NotImplementedError
+
+    def _reload(self) -> ReloadResult:
+        raise NotImplementedError
+
     def _read_stamps(self) -> dict[Path, tuple[int, int]]:
         stamps = {}
-        for path in self.loop.world.manifest.files:
+        for path in self._files():
             try:
                 st = os.stat(path)
             except OSError:
@@ -241,14 +290,47 @@ class ManifestWatcher:
             return None
         self._stamps = stamps
         try:
-            result = reload_manifest(self.loop)
+            result = self._reload()
         except ReloadError as exc:
             self.refusals += 1
             self.loop.telemetry.record_event(
-                {"kind": "manifest_reload_refused", "tick": tick, "reason": str(exc)}
+                {"kind": f"{self.name}_reload_refused", "tick": tick, "reason": str(exc)}
             )
             return None
         if result.applied:
             self.reloads += 1
             self._stamps = self._read_stamps()
         return result
+
+
+class ManifestWatcher(_FileWatcher):
+    """Reloads the manifest when its files change (``affordances.watch``).
+
+    A refused reload is the event ``manifest_reload_refused``; the running manifest stays.
+    """
+
+    name = "manifest"
+
+    def _files(self) -> list[Path]:
+        return [Path(p) for p in self.loop.world.manifest.files]
+
+    def _reload(self) -> ReloadResult:
+        return reload_manifest(self.loop)
+
+
+class PerturbationWatcher(_FileWatcher):
+    """Reloads the perturbation file when it changes (``perturbations.watch``).
+
+    A refused reload is the event ``perturbations_reload_refused``; the
+    scheduler keeps its schedule.
+    """
+
+    name = "perturbations"
+
+    def _files(self) -> list[Path]:
+        config = self.loop.config
+        file = config.perturbations.file
+        return [config.resolve_path(file)] if file is not None else []
+
+    def _reload(self) -> ReloadResult:
+        return reload_perturbations(self.loop)

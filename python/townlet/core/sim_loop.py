@@ -4,15 +4,17 @@ Each :meth:`SimulationLoop.step` runs, and times:
 
 1. console: commands queued on the telemetry publisher are applied by the
    attached console handler (``attach_console``);
-2. policy: the provider writes an option per slot (the core then applies
+2. scheduler: perturbations start and end (``perturbations``, a
+   ``PerturbationScheduler``; its events follow the console's);
+3. policy: the provider writes an option per slot (the core then applies
    the commitment window and masks);
-3. core: one call into Rust advances every agent (GIL released);
-4. lifecycle: exits, caps, spawns, hiring;
-5. rewards: guardrails that need lifecycle facts;
-6. observations for the next step (one Rust call into reused buffers);
-7. stability: the monitor's rolling windows and canaries (its alerts join
+4. core: one call into Rust advances every agent (GIL released);
+5. lifecycle: exits, caps, spawns, hiring;
+6. rewards: guardrails that need lifecycle facts;
+7. observations for the next step (one Rust call into reused buffers);
+8. stability: the monitor's rolling windows and canaries (its alerts join
    the tick's events);
-8. telemetry: the tick payload (nothing when muted) and the KPIs.
+9. telemetry: the tick payload (nothing when muted) and the KPIs.
 
 Python never loops over agents here: a tick costs a fixed number of calls
 into the core plus vectorised numpy.
@@ -41,13 +43,14 @@ from townlet.errors import TickError
 from townlet.lifecycle.manager import LifecycleManager
 from townlet.observations import ObservationBatch, ObservationBuilder, ObservationSpec
 from townlet.policy import PolicyProvider, make_policy
+from townlet.scheduler import PerturbationScheduler
 from townlet.stability import StabilityMonitor
 from townlet.telemetry.publisher import ConsoleHandler, TelemetryPublisher
 from townlet.world.state import WorldState
 
 if TYPE_CHECKING:
     from townlet.config.manifest import AffordanceManifest
-    from townlet.core.reload import ManifestWatcher
+    from townlet.core.reload import ManifestWatcher, PerturbationWatcher
     from townlet.snapshots.manager import SnapshotManager
 
 N_COMPONENTS = len(_core.REWARD_COMPONENTS)
@@ -133,6 +136,8 @@ class SimulationLoop:
             else None
         )
         self.world.lifecycle = self.lifecycle
+        #: Price spikes, outages, closures and arranged meets (stage ``scheduler``).
+        self.perturbations = PerturbationScheduler.from_config(config, self.world)
         self.stage = "idle"
         #: Events of console commands applied while paused; they join the next tick's events.
         self._console_backlog: list[dict[str, Any]] = []
@@ -157,6 +162,9 @@ class SimulationLoop:
         self._watcher: ManifestWatcher | None = None
         if config.affordances.watch:
             self.watch_manifest()
+        self._perturbation_watcher: PerturbationWatcher | None = None
+        if config.perturbations.watch:
+            self.watch_perturbations()
 
     # -- wiring ----------------------------------------------------------------
     def attach_console(self, handler: ConsoleHandler | None) -> None:
@@ -242,6 +250,11 @@ class SimulationLoop:
         console_events = self._console_backlog + self._apply_console() + world.meets.update(world)
         self._console_backlog = []
         timer.lap("console")
+        self.stage = "scheduler"
+        if self._perturbation_watcher is not None:
+            self._perturbation_watcher.poll(tick)
+        console_events += self.perturbations.step(tick)
+        timer.lap("scheduler")
         self.stage = "policy"
         self._fit_buffers()
         self.policy.decide(world, self._observations, self._options)
@@ -376,6 +389,17 @@ class SimulationLoop:
 
         self._watcher = ManifestWatcher(self, every_ticks) if every_ticks is not None else None
 
+    def watch_perturbations(self, every_ticks: int | None = 50) -> None:
+        """Reloads the perturbation file when it changes, checking every ``every_ticks`` ticks (None: stop).
+
+        ``perturbations.watch: true`` turns this on when the loop is built.
+        """
+        from townlet.core.reload import PerturbationWatcher
+
+        self._perturbation_watcher = (
+            PerturbationWatcher(self, every_ticks) if every_ticks is not None else None
+        )
+
     # -- failures --------------------------------------------------------------
     def on_failure(self, handler: FailureHandler) -> None:
         """Registers ``handler(failure)``, called after a failed tick wrote its crash snapshot.
@@ -473,6 +497,7 @@ class SimulationLoop:
             "lifecycle": self.lifecycle.state(),
             "rewards": self.reward_guard.state(),
             "kpis": self.kpis.state(),
+            "perturbations": self.perturbations.state(),
         }
         if self.stability is not None:
             state["stability"] = self.stability.state()
@@ -501,6 +526,8 @@ class SimulationLoop:
         self.lifecycle.restore(state["lifecycle"])
         self.reward_guard.restore(state["rewards"])
         self.kpis.restore(state["kpis"])
+        if "perturbations" in state:
+            self.perturbations.restore(state["perturbations"])
         if self.stability is not None and "stability" in state:
             self.stability.restore(state["stability"])
         parts = self._optional_parts()
@@ -548,6 +575,7 @@ class SimulationLoop:
             "last_tick_ms": self.timer.last_total_ms(),
             "failures": [{k: v for k, v in f.as_dict().items() if k != "traceback"} for f in self.failures],
             "snapshot": self.snapshot_info,
+            "perturbations": self.perturbations.health(),
             "stability": self.stability.status() if self.stability is not None else None,
         }
 

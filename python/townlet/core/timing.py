@@ -11,7 +11,17 @@ import heapq
 import time
 from dataclasses import dataclass
 
-STAGES = ("console", "policy", "core", "lifecycle", "rewards", "observations", "stability", "telemetry")
+STAGES = (
+    "console",
+    "scheduler",
+    "policy",
+    "core",
+    "lifecycle",
+    "rewards",
+    "observations",
+    "stability",
+    "telemetry",
+)
 
 
 @dataclass(frozen=True, order=True)

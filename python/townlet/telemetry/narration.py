@@ -65,6 +65,12 @@ TEMPLATES: dict[str, Template] = {
     "reservation_timeout": Template("queue_conflict", "{agent_id} gave up waiting at {object}"),
     "power_fault": Template("perturbation", "the power went out"),
     "water_fault": Template("perturbation", "the water supply failed"),
+    # The perturbation scheduler's events carry a ``description`` ("a blackout", ...).
+    "perturbation_scheduled": Template("perturbation", "{description} is planned for tick {start}"),
+    "perturbation_started": Template("perturbation", "{description} began; it lasts until tick {end}"),
+    "perturbation_ended": Template("perturbation", "{description} is over"),
+    "perturbation_cancelled": Template("perturbation", "{description} was called off ({reason})"),
+    "perturbation_deferred": Template("perturbation", "{description} was put back to tick {start}"),
     "stability_alert": Template("stability", "stability alert: the {canary} canary crossed its threshold"),
     "stability_cleared": Template("stability", "the {canary} canary is back within its threshold"),
 }

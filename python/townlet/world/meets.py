@@ -6,7 +6,8 @@ way ``possess`` does, and hands them back to their policy when it ends:
 
 - after its ``ticks`` (reason ``elapsed``),
 - when either agent exits (``exited``),
-- when an operator releases either agent (``released``).
+- when an operator releases either agent (``released``),
+- when the perturbation that arranged it is cancelled (``cancelled``).
 
 Each start and end is an event (``meet_arranged``, ``meet_ended``; the end
 carries both agents' ties to each other) that joins the tick's events.
@@ -65,6 +66,10 @@ class ArrangedMeets:
     def meets(self) -> list[Meet]:
         """The meets under way, oldest first."""
         return list(self._meets.values())
+
+    def get(self, meet_id: str) -> Meet | None:
+        """The meet under way with this id, if any."""
+        return self._meets.get(meet_id)
 
     def holding(self, agent_id: str) -> Meet | None:
         """The meet ``agent_id`` is in, if any."""
@@ -158,6 +163,14 @@ class ArrangedMeets:
                 self._end(world, meet, "elapsed")
         events, self._events = self._events, []
         return events
+
+    def end(self, world: WorldState, meet_id: str, reason: str) -> bool:
+        """Ends a meet now (its ``meet_ended`` event comes with the next :meth:`update`); False if none."""
+        meet = self._meets.get(meet_id)
+        if meet is None:
+            return False
+        self._end(world, meet, reason)
+        return True
 
     def _end(self, world: WorldState, meet: Meet, reason: str) -> None:
         del self._meets[meet.meet_id]
