@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -726,3 +727,12 @@ def test_console_schedules_never_exceed_the_overlap_limit_and_always_restore(
     assert started <= set(ids)
     assert not loop.perturbations.scheduled
     _town_at_rest(loop)
+
+
+def test_the_guide_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(REPO)
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "perturbations.md").read_text(), re.S)
+    namespace: dict[str, object] = {}
+    exec(compile(blocks[0], "docs/perturbations.md", "exec"), namespace)
+    expected = re.findall(r"^# (.*)$", blocks[0], re.M)
+    assert capsys.readouterr().out.splitlines() == expected

@@ -51,7 +51,7 @@ UTILITY_OF: dict[str, str] = {"blackout": "power", "water_outage": "water"}
 VENUE_KINDS = ("closure", "arranged_meet")
 #: The latest tick a perturbation may be planned for.
 MAX_TICK = 10**12
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _AGENT = re.compile(r"^agent_\d+$")
 
 
@@ -75,7 +75,7 @@ class PlannedPerturbation(StrictModel):
     @classmethod
     def _time(cls, value: int | str | None) -> int | str | None:
         if isinstance(value, str) and not _CLOCK.match(value):
-            raise ValueError("clock time must be HH:MM (00:00 to 23:59)")
+            raise ValueError("clock time must be HH:MM (00:00 to 23:59; H:MM is fine too)")
         if isinstance(value, int) and value < 0:
             raise ValueError("a tick of the day must be >= 0")
         return value
