@@ -6,14 +6,19 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "ATTENDANCE_STATES",
     "EVENT_KINDS",
     "ITEMS",
     "OBSERVATION_VARIANTS",
     "OPTIONS",
     "PRIMITIVES",
     "REWARD_COMPONENTS",
+    "TELEMETRY_SCHEMA_VERSION",
     "TRIGGER_BITS",
     "Precondition",
+    "TelemetryEncoder",
+    "TelemetryFrame",
+    "TelemetryRecorder",
     "World",
     "__version__",
     "distance_field",
@@ -28,6 +33,8 @@ REWARD_COMPONENTS: list[str]
 ITEMS: list[str]
 PRIMITIVES: list[str]
 OBSERVATION_VARIANTS: list[str]
+ATTENDANCE_STATES: list[str]
+TELEMETRY_SCHEMA_VERSION: str
 
 def distance_field(
     tiles: npt.NDArray[np.uint8],
@@ -198,3 +205,74 @@ class World:
         """Embedding slots assigned, forced reuses, agents left without a slot."""
     def embedding_slots(self) -> npt.NDArray[np.int32]:
         """Embedding slot per agent slot (-1: none)."""
+
+@final
+class TelemetryFrame:
+    """One published tick as captured on the tick thread (consumed by ``TelemetryEncoder.encode``)."""
+
+    @staticmethod
+    def from_rows(
+        tick: int, uids: list[int], rows: npt.NDArray[np.int64], detail: bool = True
+    ) -> TelemetryFrame:
+        """A frame from explicit values: ``uids`` and an ``(agents, 14)`` int64 matrix of quantised values."""
+    @property
+    def tick(self) -> int:
+        """The tick captured."""
+    @property
+    def detail(self) -> bool:
+        """Whether wallets, jobs and attendance were sampled."""
+    @property
+    def population(self) -> int:
+        """Live agents captured."""
+    @property
+    def narratable(self) -> bool:
+        """Whether it holds events of a narrated kind."""
+    @property
+    def consumed(self) -> bool:
+        """Whether it was encoded already."""
+
+@final
+class TelemetryRecorder:
+    """Captures telemetry frames on the tick thread."""
+
+    def __new__(cls, narrated: list[str] = ...) -> TelemetryRecorder: ...
+    def capture(self, world: World, tick: int, detail: bool, timings: dict[str, float]) -> TelemetryFrame:
+        """The frame of ``world`` after its latest step (detail also sampled on a population change)."""
+    def hold(self, world: World) -> None:
+        """Holds the events of ``world``'s latest step for the next capture."""
+    def state(self) -> dict[str, Any]:
+        """``uids`` of the last capture and the ``held`` events, as plain lists."""
+    def restore(self, uids: list[int], held: list[tuple[int, int, int | None, int, float]]) -> None:
+        """Restores ``state`` output."""
+
+@final
+class TelemetryEncoder:
+    """Turns frames into payload lines (schema 0.2.0) on the telemetry worker."""
+
+    def __new__(
+        cls,
+        job_names: list[str],
+        object_ids: list[str],
+        privacy_key: bytes | None = None,
+        narrated: list[str] = ...,
+    ) -> TelemetryEncoder: ...
+    def encode(
+        self,
+        frames: list[TelemetryFrame],
+        plans: list[tuple[bool, int, str | None, str | None, str | None]],
+    ) -> list[str]:
+        """One newline-terminated payload line per frame, with the GIL released."""
+    def narratable(self, frame: TelemetryFrame) -> list[dict[str, Any]]:
+        """The frame's events of narrated kinds as published event dicts."""
+    def name(self, uid: int) -> str:
+        """The published id of an agent uid."""
+    @property
+    def hashed(self) -> bool:
+        """Whether agent ids are published hashed."""
+    @property
+    def started(self) -> bool:
+        """Whether anything was published yet."""
+    def table(self) -> tuple[list[int], npt.NDArray[np.int64]] | None:
+        """The last published agents ``(uids, rows)``, or None."""
+    def set_table(self, uids: list[int] | None = None, rows: npt.NDArray[np.int64] | None = None) -> None:
+        """Replaces the published agents, or forgets them with None."""

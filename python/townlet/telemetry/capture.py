@@ -1,41 +1,41 @@
-"""What the tick path hands to the telemetry worker: a :class:`Frame`.
+"""What the tick path hands to the telemetry worker: a captured tick.
 
-Capturing a frame is the only telemetry work done on the tick path: a few
-array copies out of the core and references to what the tick already
-built. Everything else (quantising, diffing, privacy, narration,
-serialisation, sending) happens on the worker.
+Capturing is the only telemetry work done on the tick path: one call into
+the core (:class:`townlet._core.TelemetryRecorder`) copies every live
+agent's published values, quantised, with the tick's events and stage
+timings into a :class:`townlet._core.TelemetryFrame`. Python adds
+:class:`FrameExtras` only on ticks that need them. Everything else
+(diffing, privacy, narration, serialisation, sending) happens on the
+worker, mostly in the core with the GIL released.
 
 Cadences (all decided by the tick number, so a restored shard samples
 exactly as the original would):
 
 - every published tick: positions, needs and options of every agent, the
-  tick's events, console results and stage timings;
+  tick's events and stage timings;
 - every :data:`DETAIL_EVERY` ticks, and whenever the population changed or
-  the tick had Python-side events: wallets, jobs and attendance;
+  the tick had Python-side events or console results: wallets, jobs and
+  attendance;
 - every in-game hour (``ticks_per_day // 24``), and whenever the tick had
-  Python-side events (lifecycle, employment, console): the town sections
-  (economy, employment queue, queue and embedding counters, reward
-  guardrails, slowest ticks) and the worker's health; the KPIs of the day
-  in progress every fourth hour (and on such ticks), the last finished
-  day's with every sample.
+  Python-side events or console results: the town sections (economy,
+  employment queue, queue and embedding counters, reward guardrails,
+  slowest ticks) and the worker's health; the KPIs of the day in progress
+  every fourth hour (and on such ticks), the last finished day's with
+  every sample.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
 from townlet import _core
+from townlet.observations import agent_id
 from townlet.world.state import WEATHER
 
 if TYPE_CHECKING:
     from townlet.core.artifacts import TickArtifacts
     from townlet.core.sim_loop import SimulationLoop
     from townlet.core.timing import SlowTick
-    from townlet.lifecycle.manager import CoreEvents
 
 #: Wallets, jobs and attendance are sampled every this many ticks (and on population changes).
 DETAIL_EVERY = 10
@@ -43,38 +43,31 @@ QUEUE_STATS = ("cooldowns", "timeouts", "abandoned", "conflicts", "ghost_steps",
 EMBEDDING_STATS = ("assigned", "forced_reuses", "unassigned")
 
 
-@dataclass(slots=True)
-class Frame:
-    """One published tick as captured on the tick path (arrays are per core slot)."""
+class FrameExtras:
+    """The Python-side parts of a captured tick: events, console results, town sections."""
 
-    tick: int
-    ids: tuple[str, ...]
-    slots: npt.NDArray[np.intp]
-    positions: npt.NDArray[np.int32]
-    needs: npt.NDArray[np.float32]
-    options: npt.NDArray[np.uint8]
-    #: ``(wallets, jobs, attendance)`` when sampled this tick.
-    detail: tuple[npt.NDArray[np.float64], npt.NDArray[np.int32], npt.NDArray[np.float64]] | None
-    #: Town section inputs (:func:`town_sections`) when sampled this tick.
-    sections: dict[str, Any] | None
-    events: list[dict[str, Any]]
-    core_events: list[CoreEvents]
-    console_results: list[dict[str, Any]]
-    timings: dict[str, float]
-    #: Agents alive when the tick began (core events name slots of that tick), or None.
-    event_ids: tuple[tuple[str, ...], npt.NDArray[np.intp]] | None = None
-    #: Events raised by the publisher itself (alerts), added by the worker.
-    extra: list[dict[str, Any]] = field(default_factory=list)
+    __slots__ = ("events", "results", "sections")
+
+    def __init__(
+        self, events: list[dict[str, Any]], results: list[dict[str, Any]], sections: dict[str, Any] | None
+    ) -> None:
+        """``sections`` is :func:`town_sections` output (or None when not sampled)."""
+        self.events = events
+        self.results = results
+        self.sections = sections
+
+
+#: A captured tick: the core's frame and, on some ticks, the Python-side extras.
+Captured = tuple[_core.TelemetryFrame, FrameExtras | None]
 
 
 class FrameCapture:
-    """Builds frames for one loop; keeps the cadence state (JSON-able for snapshots)."""
+    """Captures ticks for one loop; keeps the cadence state (JSON-able for snapshots)."""
 
-    def __init__(self, loop: SimulationLoop) -> None:
-        """Reads the hour length from the loop's config."""
+    def __init__(self, loop: SimulationLoop, narrated: tuple[str, ...] = ()) -> None:
+        """Reads the hour length from the loop's config; ``narrated`` core event kinds are flagged."""
         self.hour = max(1, loop.config.world.ticks_per_day // 24)
-        self._last_ids: tuple[str, ...] | None = None
-        self._last_slots: npt.NDArray[np.intp] | None = None
+        self.recorder = _core.TelemetryRecorder(list(narrated))
         self.force = True
 
     def capture(
@@ -82,57 +75,41 @@ class FrameCapture:
         loop: SimulationLoop,
         artifacts: TickArtifacts,
         events: list[dict[str, Any]],
-        core_events: list[CoreEvents],
-        console_results: list[dict[str, Any]],
-    ) -> Frame:
-        """The frame for the tick ``artifacts`` describes (events may cover skipped ticks too)."""
-        world = loop.world
-        core = world.core
+        results: list[dict[str, Any]],
+    ) -> Captured:
+        """The tick ``artifacts`` describes (``events`` and ``results`` may cover held ticks too)."""
         tick = artifacts.tick
-        ids = world.agent_id_tuple
-        slots = world.slots
-        busy = bool(events) or bool(console_results) or self.force
-        detail = None
-        moved = ids is not self._last_ids and ids != self._last_ids
-        if busy or moved or tick % DETAIL_EVERY == 0:
-            detail = (core.wallets(), core.jobs(), core.attendance())
-        sections = None
-        if busy or tick % self.hour == 0:
-            sections = town_sections(loop, kpis=busy or tick % (4 * self.hour) == 0)
-        previous = None
-        if self._last_ids is not None and self._last_slots is not None:
-            previous = (self._last_ids, self._last_slots)
-        self._last_ids, self._last_slots = ids, slots
-        self.force = False
-        return Frame(
-            tick=tick,
-            ids=ids,
-            slots=slots,
-            positions=core.positions(),
-            needs=core.needs(),
-            options=core.committed_options(),
-            detail=detail,
-            sections=sections,
-            events=events,
-            core_events=core_events,
-            console_results=console_results,
-            timings=artifacts.timings,
-            event_ids=previous,
+        busy = self.force or bool(events) or bool(results)
+        frame = self.recorder.capture(
+            loop.world.core, tick, busy or tick % DETAIL_EVERY == 0, artifacts.timings
         )
+        if not busy and tick % self.hour:
+            return frame, None
+        self.force = False
+        hour = self.hour
+        return frame, FrameExtras(events, results, town_sections(loop, kpis=busy or tick % (4 * hour) == 0))
+
+    def hold(self, loop: SimulationLoop) -> None:
+        """Keeps the latest step's core events for the next capture (a tick that is not published)."""
+        self.recorder.hold(loop.world.core)
 
     def state(self) -> dict[str, Any]:
-        """The population last captured (core events of the next tick name its slots)."""
+        """The population last captured, held core events and whether the next capture samples all."""
+        state = self.recorder.state()
         return {
-            "ids": list(self._last_ids) if self._last_ids is not None else None,
-            "slots": self._last_slots.tolist() if self._last_slots is not None else None,
+            "ids": [agent_id(u) for u in state["uids"]],
+            "held": [list(e) for e in state["held"]],
             "force": self.force,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state` output."""
-        ids, slots = state["ids"], state["slots"]
-        self._last_ids = tuple(str(i) for i in ids) if ids is not None else None
-        self._last_slots = np.asarray(slots, dtype=np.intp) if slots is not None else None
+        uids = [int(str(a).rsplit("_", 1)[1]) for a in state.get("ids") or ()]
+        held = [
+            (int(t), int(k), None if u is None else int(u), int(o), float(v))
+            for t, k, u, o, v in state.get("held", [])
+        ]
+        self.recorder.restore(uids, held)
         self.force = bool(state["force"])
 
 

@@ -33,6 +33,11 @@ class IdHasher:
         self._key = hashlib.blake2b(cfg.salt.encode("utf-8"), digest_size=32).digest()
         self._cache: dict[str, str] = {}
 
+    @property
+    def key(self) -> bytes:
+        """The hashing key (derived from the salt); ids are hashed under it."""
+        return self._key
+
     def __call__(self, agent_id: str) -> str:
         """The published form of one id."""
         if not self.enabled:

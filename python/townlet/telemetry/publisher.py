@@ -25,7 +25,7 @@ from townlet import _core
 from townlet.config.telemetry import TelemetryConfig
 from townlet.telemetry.capture import FrameCapture
 from townlet.telemetry.narration import Narrator
-from townlet.telemetry.payloads import SCHEMA_VERSION, PayloadBuilder
+from townlet.telemetry.payloads import SCHEMA_VERSION, PayloadBuilder, narrated_kinds
 from townlet.telemetry.privacy import IdHasher
 from townlet.telemetry.transports import FileTransport, StreamTransport, Transport, transport_from_config
 from townlet.telemetry.worker import TelemetryWorker
@@ -34,7 +34,6 @@ from townlet.world.state import ATTENDANCE_STATES, WEATHER
 if TYPE_CHECKING:
     from townlet.core.artifacts import TickArtifacts
     from townlet.core.sim_loop import SimulationLoop
-    from townlet.lifecycle.manager import CoreEvents
     from townlet.world.state import WorldState
 
 ConsoleHandler = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -114,10 +113,10 @@ def tick_payload(
     publisher builds its payloads on its worker).
     """
     cfg = config if config is not None else loop.config.telemetry
-    frame = FrameCapture(loop).capture(
-        loop, artifacts, artifacts.events, [artifacts.core_events], loop.telemetry.latest_console_results()
+    captured = FrameCapture(loop, narrated_kinds()).capture(
+        loop, artifacts, artifacts.events, loop.telemetry.latest_console_results()
     )
-    return _builder(loop, cfg).build(frame, None)
+    return _builder(loop, cfg).build(captured)
 
 
 class TelemetryPublisher:
@@ -167,7 +166,6 @@ class TelemetryPublisher:
         self._capture: FrameCapture | None = None
         self._every = 1 if self.config.diff_every_tick else self.config.buffer.flush_interval_ticks
         self._carry_events: list[dict[str, Any]] = []
-        self._carry_core: list[CoreEvents] = []
         self._carry_results: list[dict[str, Any]] = []
         self._restored: dict[str, Any] | None = None
         self._commands: deque[dict[str, Any]] = deque()
@@ -239,20 +237,20 @@ class TelemetryPublisher:
         capture = self._capture
         if capture is None:
             capture = self._start(loop)
-        events, core_events, results = artifacts.events, [artifacts.core_events], self._results
+        events, results = artifacts.events, self._results
         if self._every > 1:
             self._carry_events.extend(events)
-            self._carry_core.append(artifacts.core_events)
             self._carry_results.extend(results)
             if artifacts.tick % self._every:
+                capture.hold(loop)
                 return
-            events, core_events, results = self._carry_events, self._carry_core, self._carry_results
-            self._carry_events, self._carry_core, self._carry_results = [], [], []
-        worker.submit(capture.capture(loop, artifacts, events, core_events, results))
+            events, results = self._carry_events, self._carry_results
+            self._carry_events, self._carry_results = [], []
+        worker.submit(capture.capture(loop, artifacts, events, results))
 
     def _start(self, loop: SimulationLoop) -> FrameCapture:
         assert self._worker is not None
-        capture = self._capture = FrameCapture(loop)
+        capture = self._capture = FrameCapture(loop, narrated_kinds())
         builder = self._worker.builder = _builder(loop, self.config)
         if self._restored is not None:
             builder.restore(self._restored["builder"]) if self._restored.get("builder") else None
@@ -361,22 +359,14 @@ class TelemetryPublisher:
             "capture": capture,
             "carry": {
                 "events": list(self._carry_events),
-                "core_events": [[a.tolist() for a in ev] for ev in self._carry_core],
                 "console_results": list(self._carry_results),
             },
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state` output; publishing continues where the saved shard left off."""
-        import numpy as np
-
         carry = state.get("carry") or {}
         self._carry_events = list(carry.get("events", []))
-        dtypes = (np.uint64, np.uint8, np.uint32, np.int32, np.float32)
-        self._carry_core = [
-            tuple(np.asarray(a, dtype=d) for a, d in zip(ev, dtypes, strict=True))  # type: ignore[misc]
-            for ev in carry.get("core_events", [])
-        ]
         self._carry_results = list(carry.get("console_results", []))
         worker = self._worker
         if worker is not None and worker.builder is not None and self._capture is not None:

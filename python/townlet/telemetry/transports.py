@@ -130,6 +130,10 @@ class FileTransport:
         """Appends the lines, rotating before a line that would pass the size limit."""
         if self._handle is None:
             self._open()
+        data = "".join(lines).encode("utf-8")
+        if self._size + len(data) <= self.rotate_max_bytes:
+            self._write([data])
+            return
         pending: list[bytes] = []
         size = self._size
         for line in lines:

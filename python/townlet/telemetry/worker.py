@@ -19,13 +19,14 @@ in batches of at most ``buffer.max_batch_size`` payloads or
 - stop: :meth:`close` sends everything still queued, then closes the
   transports.
 
-While it builds a batch the thread yields between payloads, so most of its
-work runs while the tick thread is inside the core (which releases the GIL).
+The agents and core events of a batch are encoded in the core with the
+GIL released (:class:`townlet._core.TelemetryEncoder`); Python adds the
+few parts that change rarely (town sections, health, Python events,
+narration), so the worker hardly competes with the tick thread for the GIL.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -33,12 +34,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from townlet.config.telemetry import BufferConfig, RetryConfig, WorkerConfig
 from townlet.errors import TelemetryError
-from townlet.telemetry.capture import Frame
-from townlet.telemetry.payloads import PayloadBuilder
+from townlet.telemetry.capture import Captured
+from townlet.telemetry.payloads import PayloadBuilder, dumps
 from townlet.telemetry.transports import Transport
 
 logger = logging.getLogger("townlet.telemetry")
@@ -47,6 +46,8 @@ logger = logging.getLogger("townlet.telemetry")
 LINGER_SECONDS = 0.02
 #: Longest sleep when idle.
 POLL_SECONDS = 0.05
+#: Most queued items encoded in one go (sent in batches of ``buffer.max_batch_size``).
+ENCODE_CHUNK = 256
 
 
 class _Failure:
@@ -78,7 +79,7 @@ class TelemetryWorker:
         self.worker = worker if worker is not None else WorkerConfig()
         self.health_extra = health_extra
         self.builder: PayloadBuilder | None = None
-        self._queue: deque[Frame | _Failure] = deque()
+        self._queue: deque[Captured | _Failure] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()
@@ -108,7 +109,7 @@ class TelemetryWorker:
             self._thread = threading.Thread(target=self._run, name="townlet-telemetry", daemon=True)
             self._thread.start()
 
-    def submit(self, frame: Frame | _Failure) -> None:
+    def submit(self, frame: Captured | _Failure) -> None:
         """Queues a frame; never blocks (the oldest is dropped past ``max_pending``)."""
         if self.halted:
             self.dropped_frames += 1
@@ -266,50 +267,74 @@ class TelemetryWorker:
                 self._wake.clear()
                 continue
             self._busy = True
-            lines, size, last_tick = self._batch()
-            if lines:
-                self._send(lines, size, last_tick)
+            lines, ticks = self._batch()
+            step = self.buffer.max_batch_size
+            max_bytes = self.buffer.max_buffer_bytes
+            start = 0
+            while start < len(lines):
+                # Send batches of at most max_batch_size payloads and about max_buffer_bytes.
+                end, size = start, 0
+                while end < len(lines) and end - start < step and (end == start or size < max_bytes):
+                    size += len(lines[end])
+                    end += 1
+                try:
+                    self._send(lines[start:end], size, ticks[end - 1])
+                except Exception:
+                    self.lost_payloads += len(lines) - end  # the batches not tried yet
+                    raise
+                start = end
             self._busy = False
             self._notify()
             if not queue and not self._stop.is_set():
                 self._stop.wait(LINGER_SECONDS)
 
-    def _batch(self) -> tuple[list[str], int, int]:
+    def _batch(self) -> tuple[list[str], list[int]]:
+        """Encodes up to :data:`ENCODE_CHUNK` queued items: their lines and each line's tick."""
         builder = self.builder
-        queue = self._queue
-        limit = self.buffer.max_batch_size
-        max_bytes = self.buffer.max_buffer_bytes
-        lines: list[str] = []
-        size = 0
-        last_tick = self._last_tick
         if builder is None:
             raise TelemetryError("the telemetry worker has no payload builder")
+        queue = self._queue
+        lines: list[str] = []
+        ticks: list[int] = []
+        pending: list[Captured] = []
         try:
-            while queue and len(lines) < limit and size < max_bytes:
+            while queue and len(lines) + len(pending) < ENCODE_CHUNK:
                 item = queue.popleft()
-                self._last_tick = last_tick = item.tick
                 if isinstance(item, _Failure):
-                    payload = builder.failure(item.tick, item.info)
+                    if pending:
+                        self._encode(builder, pending, lines, ticks)
+                        pending = []
+                    self._last_tick = item.tick
+                    lines.append(dumps(builder.failure(item.tick, item.info)) + "\n")
+                    ticks.append(item.tick)
                 else:
-                    item.extra = self._alerts(item.tick)
-                    due = (
-                        item.sections is not None or builder.resync or item.tick % builder.snapshot_every == 0
-                    )
-                    payload = builder.build(item, self.health() if due else None)
-                try:
-                    line = json.dumps(payload, separators=(",", ":"), allow_nan=False, default=_jsonable)
-                except ValueError as exc:  # a NaN or infinity: drop this payload, resync after it
-                    self.lost_payloads += 1
-                    self.last_error = f"payload at tick {item.tick} not serialisable: {exc}"
-                    builder.resync = True
-                    continue
-                lines.append(line + "\n")
-                size += len(line) + 1
-                time.sleep(0)  # hand the GIL back to the tick thread between payloads
+                    self._last_tick = item[0].tick
+                    pending.append(item)
+            if pending:
+                self._encode(builder, pending, lines, ticks)
+                pending = []
         except Exception:
-            self.lost_payloads += len(lines) + 1
+            self.lost_payloads += len(lines) + len(pending)
             raise
-        return lines, size, last_tick
+        return lines, ticks
+
+    def _encode(
+        self, builder: PayloadBuilder, captured: list[Captured], lines: list[str], ticks: list[int]
+    ) -> None:
+        """Appends the payload lines of captured ticks (and their ticks) to ``lines`` and ``ticks``.
+
+        The agents and core events are encoded with the GIL released.
+        """
+        before = builder.unserialisable
+        alerts = self._alerts if self.dropped_messages != self._alerted_drops else None
+        encoded = builder.build_lines(captured, self.health, alerts)
+        if builder.unserialisable != before:
+            self.lost_payloads += builder.unserialisable - before
+            self.last_error = builder.last_error
+            ticks.extend(builder.last_ticks)
+        else:
+            ticks.extend(frame.tick for frame, _ in captured)
+        lines.extend(encoded)
 
     def _alerts(self, tick: int) -> list[dict[str, Any]]:
         dropped = self.dropped_messages
@@ -372,13 +397,3 @@ class TelemetryWorker:
     def _notify(self) -> None:
         with self._progress:
             self._progress.notify_all()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

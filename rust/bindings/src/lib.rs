@@ -11,6 +11,7 @@ mod errors;
 mod grid;
 mod precondition;
 mod spec;
+mod telemetry;
 mod world;
 
 /// The extension module.
@@ -21,6 +22,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(precondition::precondition_facts, m)?)?;
     m.add_class::<precondition::Precondition>()?;
     m.add_class::<world::World>()?;
+    m.add_class::<telemetry::TelemetryRecorder>()?;
+    m.add_class::<telemetry::TelemetryFrame>()?;
+    m.add_class::<telemetry::TelemetryEncoder>()?;
+    m.add("ATTENDANCE_STATES", townlet_core::telemetry::ATTENDANCE_STATES.to_vec())?;
+    m.add("TELEMETRY_SCHEMA_VERSION", townlet_core::telemetry::SCHEMA_VERSION)?;
     m.add("OPTIONS", townlet_core::tick::OPTIONS.to_vec())?;
     m.add("EVENT_KINDS", townlet_core::tick::EVENT_KINDS.to_vec())?;
     m.add("TRIGGER_BITS", townlet_core::lifecycle::TRIGGER_BITS.to_vec())?;

@@ -13,6 +13,7 @@ use townlet_core::observe::{ObsBuffers, PRIMITIVES};
 use townlet_core::relations::EventKind as RelKind;
 use townlet_core::rewards::N_COMPONENTS;
 use townlet_core::rng::Stream;
+use townlet_core::telemetry::FrameEvent;
 use townlet_core::tick::Event;
 use townlet_core::tick::OPTIONS;
 use townlet_core::world::World as CoreWorld;
@@ -58,8 +59,10 @@ fn matrix<'py, T: numpy::Element + Copy, const N: usize>(py: Python<'py>, rows: 
 /// The simulated town: every per-agent, per-tick system, driven from Python.
 #[pyclass(module = "townlet._core")]
 pub struct World {
-    inner: CoreWorld,
+    pub(crate) inner: CoreWorld,
     events: Vec<Event>,
+    /// The latest step's events naming agents by uid (for telemetry frames).
+    pub(crate) frame_events: Vec<FrameEvent>,
 }
 
 #[pymethods]
@@ -70,6 +73,7 @@ impl World {
         Ok(World {
             inner: CoreWorld::new(world_spec(spec)?).py()?,
             events: Vec::new(),
+            frame_events: Vec::new(),
         })
     }
 
@@ -79,6 +83,7 @@ impl World {
         Ok(World {
             inner: CoreWorld::from_bytes(world_spec(spec)?, data).py()?,
             events: Vec::new(),
+            frame_events: Vec::new(),
         })
     }
 
@@ -147,6 +152,9 @@ impl World {
         let (inner, events) = (&mut self.inner, &mut self.events);
         py.detach(|| inner.step(options, rewards, totals, events)).py()?;
         let ev = &self.events;
+        self.frame_events.clear();
+        self.frame_events
+            .extend(ev.iter().map(|e| FrameEvent::from_event(e, &self.inner)));
         Ok((
             ev.iter().map(|e| e.tick).collect::<Vec<_>>().into_pyarray(py),
             ev.iter().map(|e| e.kind as u8).collect::<Vec<_>>().into_pyarray(py),

@@ -23,6 +23,7 @@ pub mod relations;
 pub mod rewards;
 pub mod rng;
 pub mod spatial;
+pub mod telemetry;
 pub mod tick;
 pub mod world;
 

@@ -1,0 +1,151 @@
+//! The two JSON writers telemetry needs: strings and floats.
+
+use std::fmt::Write;
+
+/// Writes `s` as a JSON string (quotes, escapes for `"`, `\` and control characters).
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let escaped = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if (c as u32) < 0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push_str(escaped);
+        }
+        start = i + c.len_utf8();
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Writes a float as JSON: the shortest digits that read back as `v`, a
+/// `.0` on whole numbers (as Python writes them), `0.0` for NaN and infinities.
+#[allow(clippy::float_cmp)] // an exact test for a whole number
+pub fn write_f64(out: &mut String, v: f64) {
+    if !v.is_finite() {
+        out.push_str("0.0");
+    } else if v == v.trunc() && v.abs() < 1e16 {
+        let _ = write!(out, "{v:.1}");
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// Writes an integer.
+pub fn write_int(out: &mut String, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    for &b in &buf[i..] {
+        out.push(char::from(b));
+    }
+}
+
+/// Writes `q / 10^decimals` (decimals 1 to 6) as JSON, exactly as
+/// [`write_f64`] would write that quotient: the shortest form, `.0` on
+/// whole numbers. Much faster than formatting the float.
+pub fn write_fixed(out: &mut String, q: i64, decimals: u32) {
+    debug_assert!((1..=6).contains(&decimals));
+    let scale = 10u64.pow(decimals);
+    let n = q.unsigned_abs();
+    if n >= 1 << 52 {
+        // beyond exact float arithmetic: fall back to the float
+        write_f64(out, q as f64 / scale as f64);
+        return;
+    }
+    if q < 0 {
+        out.push('-');
+    }
+    write_int(out, (n / scale) as i64);
+    out.push('.');
+    let mut frac = n % scale;
+    if frac == 0 {
+        out.push('0');
+        return;
+    }
+    let mut width = decimals;
+    while frac % 10 == 0 {
+        frac /= 10;
+        width -= 1;
+    }
+    let mut buf = [b'0'; 6];
+    for slot in buf[..width as usize].iter_mut().rev() {
+        *slot = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    for &b in &buf[..width as usize] {
+        out.push(char::from(b));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> String {
+        let mut out = String::new();
+        write_str(&mut out, v);
+        out
+    }
+
+    fn f(v: f64) -> String {
+        let mut out = String::new();
+        write_f64(&mut out, v);
+        out
+    }
+
+    #[test]
+    fn fixed_point_matches_the_float() {
+        for decimals in 1..=3u32 {
+            let scale = 10f64.powi(decimals as i32);
+            for q in (-2_500i64..2_500).chain([123_456_789, -987_654_321, 1 << 53]) {
+                let mut fixed = String::new();
+                write_fixed(&mut fixed, q, decimals);
+                assert_eq!(fixed, f(q as f64 / scale), "{q} / 10^{decimals}");
+            }
+        }
+        let mut out = String::new();
+        write_int(&mut out, i64::MIN);
+        assert_eq!(out, i64::MIN.to_string());
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        assert_eq!(s("agent_7"), "\"agent_7\"");
+        assert_eq!(s("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
+        assert_eq!(s(""), "\"\"");
+    }
+
+    #[test]
+    fn floats_read_back_exactly() {
+        assert_eq!(f(0.57), "0.57");
+        assert_eq!(f(1.0), "1.0");
+        assert_eq!(f(-0.0), "-0.0");
+        assert_eq!(f(12.34), "12.34");
+        assert_eq!(f(f64::NAN), "0.0");
+        for v in [0.1, 0.29, 1e-4, 123_456.78, -3.25, 1e20] {
+            assert_eq!(f(v).parse::<f64>().unwrap().to_bits(), v.to_bits());
+        }
+    }
+}

@@ -1,0 +1,674 @@
+//! Telemetry frames and payload encoding (schema `0.2.0`).
+//!
+//! The tick thread captures a [`Frame`]: every live agent's published
+//! values, quantised to integers (needs and money to 0.01, the attendance
+//! ratio to 0.001), the tick's events with the uid of the agent each one
+//! names, and the stage timings. The telemetry worker hands frames to an
+//! [`Encoder`], which keeps the last published agent table and writes each
+//! payload as one JSON line: the agents (a full map in a snapshot; in a
+//! diff, `moved` and `needs` column lists plus an `agents` merge patch for
+//! arrivals, departures and changed options, wallets and job status), the
+//! events, and the Python-built parts of the payload spliced in verbatim
+//! (see [`Plan`]).
+//!
+//! The layout of the published objects is the contract documented in
+//! `docs/telemetry.md` and the JSON Schemas shipped with the package.
+
+mod blake2b;
+mod json;
+
+use std::collections::HashMap;
+
+pub use blake2b::blake2b;
+use json::{write_f64, write_fixed, write_int, write_str};
+
+use crate::tick::{Event, EVENT_KINDS, OPTIONS};
+use crate::world::World;
+
+/// Payload schema version written into every payload.
+pub const SCHEMA_VERSION: &str = "0.2.0";
+/// Published attendance states, by `employment::Attendance` code.
+pub const ATTENDANCE_STATES: [&str; 5] = ["off_shift", "pending", "on_time", "late", "absent"];
+/// An event that names no agent.
+pub const NO_UID: u64 = u64::MAX;
+
+/// Quantisation scales.
+pub const NEED_SCALE: f32 = 100.0;
+pub const MONEY_SCALE: f64 = 100.0;
+pub const RATIO_SCALE: f64 = 1000.0;
+
+// Columns of a quantised agent row.
+pub const X: usize = 0;
+pub const Y: usize = 1;
+pub const HUNGER: usize = 2;
+pub const OPTION: usize = 5;
+pub const WALLET: usize = 6;
+pub const JOB: usize = 7;
+pub const ATT_STATE: usize = 8;
+pub const ATT_RATIO: usize = 9;
+pub const LATE: usize = 10;
+pub const ABSENCES: usize = 11;
+pub const EARNED: usize = 12;
+pub const WITHHELD: usize = 13;
+/// Columns per agent row; the first [`WALLET`] are sampled every frame,
+/// the rest (the detail) when the frame says so.
+pub const N_COLUMNS: usize = 14;
+
+/// One agent's published values, quantised.
+pub type Row = [i64; N_COLUMNS];
+
+/// Attendance states that count as on shift (`on_time`, `late`).
+fn on_shift(state: i64) -> bool {
+    state == 2 || state == 3
+}
+
+/// One event as published: the core event with the agent's uid in place of its slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameEvent {
+    pub tick: u64,
+    pub kind: u8,
+    /// Uid of the agent the event names, or [`NO_UID`].
+    pub uid: u64,
+    /// Object index, or negative for none.
+    pub object: i32,
+    pub value: f32,
+}
+
+impl FrameEvent {
+    /// The published form of `event`, naming the agent in its slot in `world` now.
+    pub fn from_event(event: &Event, world: &World) -> FrameEvent {
+        let agents = world.agents();
+        let slot = event.slot as usize;
+        let uid = if event.slot != u32::MAX && agents.is_alive(slot) {
+            agents.uid[slot]
+        } else {
+            NO_UID
+        };
+        FrameEvent {
+            tick: event.tick,
+            kind: event.kind as u8,
+            uid,
+            object: event.object,
+            value: event.value,
+        }
+    }
+}
+
+/// One published tick as captured on the tick thread.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Frame {
+    pub tick: u64,
+    /// Live agents' uids, in slot order.
+    pub uids: Vec<u64>,
+    /// Their quantised values (detail columns zero unless `detail`).
+    pub rows: Vec<Row>,
+    /// Whether the detail columns (wallet, job, attendance) were sampled.
+    pub detail: bool,
+    pub events: Vec<FrameEvent>,
+    /// Stage name and seconds.
+    pub timings: Vec<(String, f64)>,
+}
+
+impl Frame {
+    /// Captures `world` now. The detail columns are sampled when `detail`
+    /// is set or when the population differs from `previous` (uids of the
+    /// last capture).
+    pub fn capture(world: &World, tick: u64, detail: bool, previous: &[u64]) -> Frame {
+        let agents = world.agents();
+        let options = world.committed_options();
+        let mut uids = Vec::with_capacity(agents.len());
+        let mut rows = Vec::with_capacity(agents.len());
+        for slot in agents.slots() {
+            uids.push(agents.uid[slot]);
+            let n = agents.needs[slot];
+            let mut row = [0i64; N_COLUMNS];
+            row[X] = i64::from(agents.x[slot]);
+            row[Y] = i64::from(agents.y[slot]);
+            for (k, v) in n.iter().enumerate() {
+                row[HUNGER + k] = (v * NEED_SCALE).round_ties_even() as i64;
+            }
+            row[OPTION] = i64::from(options.get(slot).copied().unwrap_or(0));
+            rows.push(row);
+        }
+        let detail = detail || uids != previous;
+        if detail {
+            for (row, slot) in rows.iter_mut().zip(agents.slots()) {
+                row[WALLET] = money(agents.wallet[slot]);
+                row[JOB] = i64::from(agents.job[slot]);
+                if let Some(r) = world.attendance(slot) {
+                    row[ATT_STATE] = i64::from(r.state as u8);
+                    row[ATT_RATIO] = (r.attendance_ratio() * RATIO_SCALE).round_ties_even() as i64;
+                    row[LATE] = r.late_ticks.min(i64::MAX as u64) as i64;
+                    row[ABSENCES] = i64::from(r.absences);
+                    row[EARNED] = money(r.wages_earned);
+                    row[WITHHELD] = money(r.wages_withheld);
+                }
+            }
+        }
+        Frame {
+            tick,
+            uids,
+            rows,
+            detail,
+            events: Vec::new(),
+            timings: Vec::new(),
+        }
+    }
+}
+
+fn money(v: f64) -> i64 {
+    (v * MONEY_SCALE).round_ties_even() as i64
+}
+
+/// How published ids are made from uids: `agent_<uid>`, or in privacy
+/// mode `anon_` plus the hex of a 6-byte keyed `BLAKE2b` of that id.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    key: Option<Vec<u8>>,
+    cache: HashMap<u64, String>,
+}
+
+impl Names {
+    /// Raw ids without a key; hashed ids under `key` (at most 64 bytes).
+    pub fn new(key: Option<Vec<u8>>) -> Names {
+        Names {
+            key,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Whether ids are hashed.
+    pub fn hashed(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Writes the published id of `uid` as a JSON string (ids need no escaping).
+    pub fn write(&mut self, out: &mut String, uid: u64) {
+        out.push('"');
+        out.push_str(self.get(uid));
+        out.push('"');
+    }
+
+    /// The published id of `uid`.
+    pub fn get(&mut self, uid: u64) -> &str {
+        if self.cache.len() > 1_000_000 {
+            self.cache.clear(); // uids are never reused; keep the cache bounded
+        }
+        let key = &self.key;
+        self.cache.entry(uid).or_insert_with(|| {
+            let raw = format!("agent_{uid}");
+            match key {
+                None => raw,
+                Some(k) => {
+                    let digest = blake2b(6, k, raw.as_bytes());
+                    let mut out = String::with_capacity(17);
+                    out.push_str("anon_");
+                    for b in digest {
+                        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+                        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+                    }
+                    out
+                }
+            }
+        })
+    }
+}
+
+/// The agents of the last published state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    pub uids: Vec<u64>,
+    pub rows: Vec<Row>,
+}
+
+impl Table {
+    fn index(&self) -> HashMap<u64, usize> {
+        self.uids.iter().enumerate().map(|(i, &u)| (u, i)).collect()
+    }
+}
+
+/// The Python-built parts of one payload and its place in the stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// A full snapshot (else a diff against the last encoded frame).
+    pub snapshot: bool,
+    pub seq: u64,
+    /// Further top-level members (`"key":value,...`, no braces).
+    pub head: Option<String>,
+    /// Events after the core ones (`{...},{...}`, no brackets).
+    pub events: Option<String>,
+    /// The `console_results` array (default `[]`).
+    pub results: Option<String>,
+}
+
+/// Names for indices: jobs and objects.
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    pub jobs: Vec<String>,
+    pub objects: Vec<String>,
+}
+
+/// Turns frames into payload lines, one after another (the worker owns it).
+#[derive(Debug, Clone, Default)]
+pub struct Encoder {
+    pub names: Names,
+    pub labels: Labels,
+    /// The last published agents (None before the first payload).
+    pub table: Option<Table>,
+    scratch: Scratch,
+}
+
+/// Buffers reused from one diff to the next.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    pairs: Vec<(usize, usize)>,
+    moved: String,
+    positions: String,
+    fed: String,
+    values: String,
+    agents: String,
+}
+
+impl Encoder {
+    /// An encoder with no published state yet.
+    pub fn new(labels: Labels, names: Names) -> Encoder {
+        Encoder {
+            names,
+            labels,
+            table: None,
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// Appends the payload for `frame` (without a newline) to `out` and makes
+    /// the frame's agents the published state. A diff with nothing
+    /// published yet is written as a snapshot.
+    pub fn encode(&mut self, mut frame: Frame, plan: &Plan, out: &mut String) {
+        if !frame.detail {
+            self.carry_detail(&mut frame);
+        }
+        let snapshot = plan.snapshot || self.table.is_none();
+        out.push_str("{\"schema_version\":\"");
+        out.push_str(SCHEMA_VERSION);
+        out.push_str(if snapshot {
+            "\",\"kind\":\"snapshot\""
+        } else {
+            "\",\"kind\":\"diff\""
+        });
+        push_int(out, ",\"seq\":", plan.seq);
+        push_int(out, ",\"tick\":", frame.tick);
+        let table = Table {
+            uids: std::mem::take(&mut frame.uids),
+            rows: std::mem::take(&mut frame.rows),
+        };
+        if snapshot {
+            out.push_str(",\"agents\":{");
+            for (i, (&uid, row)) in table.uids.iter().zip(&table.rows).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                self.names.write(out, uid);
+                out.push(':');
+                self.full(out, row);
+            }
+            out.push('}');
+        } else if let Some(old) = self.table.take() {
+            self.diff(out, &old, &table);
+        }
+        if let Some(head) = plan.head.as_deref().filter(|h| !h.is_empty()) {
+            out.push(',');
+            out.push_str(head);
+        }
+        out.push_str(",\"events\":[");
+        let mut first = true;
+        for e in &frame.events {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            self.event(out, e);
+        }
+        if let Some(events) = plan.events.as_deref().filter(|e| !e.is_empty()) {
+            if !first {
+                out.push(',');
+            }
+            out.push_str(events);
+        }
+        out.push_str("],\"console_results\":");
+        out.push_str(plan.results.as_deref().unwrap_or("[]"));
+        out.push_str(",\"timings_us\":{");
+        for (i, (stage, seconds)) in frame.timings.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_str(out, stage);
+            out.push(':');
+            let us = seconds * 1e6;
+            push_int_signed(out, "", if us.is_finite() { us as i64 } else { 0 });
+        }
+        out.push_str("}}");
+        self.table = Some(table);
+    }
+
+    /// Fills the frame's detail columns from the published table (zeros for unknown agents).
+    fn carry_detail(&self, frame: &mut Frame) {
+        let Some(old) = &self.table else { return };
+        if old.uids == frame.uids {
+            for (row, prev) in frame.rows.iter_mut().zip(&old.rows) {
+                row[WALLET..].copy_from_slice(&prev[WALLET..]);
+            }
+        } else {
+            let index = old.index();
+            for (row, uid) in frame.rows.iter_mut().zip(&frame.uids) {
+                if let Some(&i) = index.get(uid) {
+                    row[WALLET..].copy_from_slice(&old.rows[i][WALLET..]);
+                }
+            }
+        }
+    }
+
+    fn job_name(&self, job: i64) -> Option<&str> {
+        usize::try_from(job)
+            .ok()
+            .and_then(|j| self.labels.jobs.get(j))
+            .map(String::as_str)
+    }
+
+    /// One agent object with every field.
+    fn full(&self, out: &mut String, row: &Row) {
+        push_int_signed(out, "{\"position\":[", row[X]);
+        push_int_signed(out, ",", row[Y]);
+        out.push_str("],\"needs\":{\"hunger\":");
+        write_fixed(out, row[HUNGER], 2);
+        out.push_str(",\"hygiene\":");
+        write_fixed(out, row[HUNGER + 1], 2);
+        out.push_str(",\"energy\":");
+        write_fixed(out, row[HUNGER + 2], 2);
+        out.push_str("},\"wallet\":");
+        write_fixed(out, row[WALLET], 2);
+        out.push_str(",\"option\":");
+        write_plain(out, option_name(row[OPTION]));
+        out.push_str(",\"job\":{");
+        if let Some(name) = self.job_name(row[JOB]) {
+            out.push_str("\"name\":");
+            write_str(out, name);
+            out.push(',');
+        }
+        out.push_str("\"attendance_state\":");
+        write_plain(out, attendance_name(row[ATT_STATE]));
+        out.push_str(if on_shift(row[ATT_STATE]) {
+            ",\"on_shift\":true"
+        } else {
+            ",\"on_shift\":false"
+        });
+        out.push_str(",\"attendance_ratio\":");
+        write_fixed(out, row[ATT_RATIO], 3);
+        push_int_signed(out, ",\"late_ticks\":", row[LATE]);
+        push_int_signed(out, ",\"absences\":", row[ABSENCES]);
+        out.push_str(",\"wages_earned\":");
+        write_fixed(out, row[EARNED], 2);
+        out.push_str(",\"wages_withheld\":");
+        write_fixed(out, row[WITHHELD], 2);
+        out.push_str("}}");
+    }
+
+    /// The `moved`, `needs` and `agents` members of a diff from `old` to `new`.
+    fn diff(&mut self, out: &mut String, old: &Table, new: &Table) {
+        let mut sc = std::mem::take(&mut self.scratch);
+        // Pairs (old row, new row) of the agents in both, in the new order.
+        sc.pairs.clear();
+        if old.uids == new.uids {
+            sc.pairs.extend((0..new.uids.len()).map(|i| (i, i)));
+        } else {
+            let index = old.index();
+            sc.pairs.extend(
+                new.uids
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, u)| index.get(u).map(|&o| (o, i))),
+            );
+        }
+        for buf in [
+            &mut sc.moved,
+            &mut sc.positions,
+            &mut sc.fed,
+            &mut sc.values,
+            &mut sc.agents,
+        ] {
+            buf.clear();
+        }
+        for &(o, i) in &sc.pairs {
+            let (a, b) = (&old.rows[o], &new.rows[i]);
+            if a[X] != b[X] || a[Y] != b[Y] {
+                sep(&mut sc.moved);
+                self.names.write(&mut sc.moved, new.uids[i]);
+                sep(&mut sc.positions);
+                push_int_signed(&mut sc.positions, "[", b[X]);
+                push_int_signed(&mut sc.positions, ",", b[Y]);
+                sc.positions.push(']');
+            }
+            if a[HUNGER..OPTION] != b[HUNGER..OPTION] {
+                sep(&mut sc.fed);
+                self.names.write(&mut sc.fed, new.uids[i]);
+                sep(&mut sc.values);
+                sc.values.push('[');
+                for k in 0..3 {
+                    if k > 0 {
+                        sc.values.push(',');
+                    }
+                    write_fixed(&mut sc.values, b[HUNGER + k], 2);
+                }
+                sc.values.push(']');
+            }
+        }
+        if !sc.moved.is_empty() {
+            out.push_str(",\"moved\":{\"ids\":[");
+            out.push_str(&sc.moved);
+            out.push_str("],\"positions\":[");
+            out.push_str(&sc.positions);
+            out.push_str("]}");
+        }
+        if !sc.fed.is_empty() {
+            out.push_str(",\"needs\":{\"ids\":[");
+            out.push_str(&sc.fed);
+            out.push_str("],\"values\":[");
+            out.push_str(&sc.values);
+            out.push_str("]}");
+        }
+        let agents = &mut sc.agents;
+        if sc.pairs.len() != new.uids.len() || sc.pairs.len() != old.uids.len() {
+            let mut kept = vec![false; new.uids.len()];
+            for &(_, i) in &sc.pairs {
+                kept[i] = true;
+            }
+            for (i, row) in new.rows.iter().enumerate() {
+                if !kept[i] {
+                    sep(agents);
+                    self.names.write(agents, new.uids[i]);
+                    agents.push(':');
+                    self.full(agents, row);
+                }
+            }
+            let still: std::collections::HashSet<u64> = new.uids.iter().copied().collect();
+            for &uid in &old.uids {
+                if !still.contains(&uid) {
+                    sep(agents);
+                    self.names.write(agents, uid);
+                    agents.push_str(":null");
+                }
+            }
+        }
+        for &(o, i) in &sc.pairs {
+            let (a, b) = (&old.rows[o], &new.rows[i]);
+            if a[OPTION..] != b[OPTION..] {
+                sep(agents);
+                self.names.write(agents, new.uids[i]);
+                agents.push(':');
+                self.patch(agents, a, b);
+            }
+        }
+        if !agents.is_empty() {
+            out.push_str(",\"agents\":{");
+            out.push_str(agents);
+            out.push('}');
+        }
+        self.scratch = sc;
+    }
+
+    /// The merge patch of one kept agent whose option, wallet or job status changed.
+    fn patch(&self, out: &mut String, a: &Row, b: &Row) {
+        out.push('{');
+        let mut first = true;
+        let mut member = |out: &mut String, name: &str| {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":");
+        };
+        if a[OPTION] != b[OPTION] {
+            member(out, "option");
+            write_plain(out, option_name(b[OPTION]));
+        }
+        if a[WALLET] != b[WALLET] {
+            member(out, "wallet");
+            write_fixed(out, b[WALLET], 2);
+        }
+        if a[JOB..] != b[JOB..] {
+            member(out, "job");
+            out.push('{');
+            let mut job = String::new();
+            if a[JOB] != b[JOB] {
+                sep(&mut job);
+                job.push_str("\"name\":");
+                match self.job_name(b[JOB]) {
+                    Some(name) => write_str(&mut job, name),
+                    None => job.push_str("null"),
+                }
+            }
+            if a[ATT_STATE] != b[ATT_STATE] {
+                sep(&mut job);
+                job.push_str("\"attendance_state\":");
+                write_plain(&mut job, attendance_name(b[ATT_STATE]));
+                if on_shift(a[ATT_STATE]) != on_shift(b[ATT_STATE]) {
+                    job.push_str(if on_shift(b[ATT_STATE]) {
+                        ",\"on_shift\":true"
+                    } else {
+                        ",\"on_shift\":false"
+                    });
+                }
+            }
+            if a[ATT_RATIO] != b[ATT_RATIO] {
+                sep(&mut job);
+                job.push_str("\"attendance_ratio\":");
+                write_fixed(&mut job, b[ATT_RATIO], 3);
+            }
+            if a[LATE] != b[LATE] {
+                sep(&mut job);
+                push_int_signed(&mut job, "\"late_ticks\":", b[LATE]);
+            }
+            if a[ABSENCES] != b[ABSENCES] {
+                sep(&mut job);
+                push_int_signed(&mut job, "\"absences\":", b[ABSENCES]);
+            }
+            if a[EARNED] != b[EARNED] {
+                sep(&mut job);
+                job.push_str("\"wages_earned\":");
+                write_fixed(&mut job, b[EARNED], 2);
+            }
+            if a[WITHHELD] != b[WITHHELD] {
+                sep(&mut job);
+                job.push_str("\"wages_withheld\":");
+                write_fixed(&mut job, b[WITHHELD], 2);
+            }
+            out.push_str(&job);
+            out.push('}');
+        }
+        out.push('}');
+    }
+
+    /// The published parts of one event: kind, tick, agent id, object id, value.
+    pub fn describe(&mut self, e: &FrameEvent) -> (&'static str, u64, Option<String>, Option<String>, f64) {
+        let agent = (e.uid != NO_UID).then(|| self.names.get(e.uid).to_owned());
+        let object = usize::try_from(e.object)
+            .ok()
+            .and_then(|o| self.labels.objects.get(o))
+            .cloned();
+        (event_name(e.kind), e.tick, agent, object, event_value(e.value))
+    }
+
+    fn event(&mut self, out: &mut String, e: &FrameEvent) {
+        out.push_str("{\"kind\":");
+        write_plain(out, event_name(e.kind));
+        push_int(out, ",\"tick\":", e.tick);
+        if e.uid != NO_UID {
+            out.push_str(",\"agent_id\":");
+            self.names.write(out, e.uid);
+        }
+        if let Some(object) = usize::try_from(e.object).ok().and_then(|o| self.labels.objects.get(o)) {
+            out.push_str(",\"object\":");
+            write_str(out, object);
+        }
+        out.push_str(",\"value\":");
+        write_f64(out, event_value(e.value));
+        out.push('}');
+    }
+}
+
+/// An event value as published: rounded to 4 decimals, 0 when not finite.
+fn event_value(v: f32) -> f64 {
+    let v = f64::from(v);
+    if v.is_finite() {
+        (v * 1e4).round_ties_even() / 1e4
+    } else {
+        0.0
+    }
+}
+
+fn event_name(kind: u8) -> &'static str {
+    EVENT_KINDS.get(usize::from(kind)).copied().unwrap_or("unknown")
+}
+
+fn option_name(code: i64) -> &'static str {
+    usize::try_from(code)
+        .ok()
+        .and_then(|c| OPTIONS.get(c))
+        .copied()
+        .unwrap_or("wait")
+}
+
+fn attendance_name(code: i64) -> &'static str {
+    usize::try_from(code)
+        .ok()
+        .and_then(|c| ATTENDANCE_STATES.get(c))
+        .copied()
+        .unwrap_or("off_shift")
+}
+
+/// Writes a string known to need no escaping (built-in names).
+fn write_plain(out: &mut String, s: &str) {
+    out.push('"');
+    out.push_str(s);
+    out.push('"');
+}
+
+fn sep(out: &mut String) {
+    if !out.is_empty() {
+        out.push(',');
+    }
+}
+
+fn push_int(out: &mut String, prefix: &str, v: u64) {
+    out.push_str(prefix);
+    write_int(out, i64::try_from(v).unwrap_or(i64::MAX));
+}
+
+fn push_int_signed(out: &mut String, prefix: &str, v: i64) {
+    out.push_str(prefix);
+    write_int(out, v);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,232 @@
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+use super::*;
+
+fn frame(tick: u64, uids: &[u64], rows: &[Row], detail: bool) -> Frame {
+    Frame {
+        tick,
+        uids: uids.to_vec(),
+        rows: rows.to_vec(),
+        detail,
+        events: Vec::new(),
+        timings: vec![("core".into(), 12.5e-6)],
+    }
+}
+
+fn encoder() -> Encoder {
+    Encoder::new(
+        Labels {
+            jobs: vec!["baker".into(), "clerk".into()],
+            objects: vec!["bed_1".into(), "stove \"2\"".into()],
+        },
+        Names::new(None),
+    )
+}
+
+fn encode(enc: &mut Encoder, f: Frame, snapshot: bool, seq: u64) -> Value {
+    let mut out = String::new();
+    enc.encode(
+        f,
+        &Plan {
+            snapshot,
+            seq,
+            ..Plan::default()
+        },
+        &mut out,
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn merge(target: &Value, patch: &Value) -> Value {
+    let Value::Object(p) = patch else { return patch.clone() };
+    let mut out = match target {
+        Value::Object(t) => t.clone(),
+        _ => Map::new(),
+    };
+    for (k, v) in p {
+        if v.is_null() {
+            out.remove(k);
+        } else {
+            let merged = merge(out.get(k).unwrap_or(&Value::Null), v);
+            out.insert(k.clone(), merged);
+        }
+    }
+    Value::Object(out)
+}
+
+/// The agents map after applying a diff payload to `agents` (as `apply_payload` does).
+fn apply(agents: &Value, diff: &Value) -> Value {
+    let mut out = merge(agents, diff.get("agents").unwrap_or(&json!({})));
+    if let Some(moved) = diff.get("moved") {
+        for (id, pos) in moved["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(moved["positions"].as_array().unwrap())
+        {
+            out[id.as_str().unwrap()]["position"] = pos.clone();
+        }
+    }
+    if let Some(needs) = diff.get("needs") {
+        for (id, v) in needs["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(needs["values"].as_array().unwrap())
+        {
+            out[id.as_str().unwrap()]["needs"] = json!({"hunger": v[0], "hygiene": v[1], "energy": v[2]});
+        }
+    }
+    out
+}
+
+fn row(seed: i64) -> Row {
+    [
+        seed % 7,
+        seed % 5,
+        30,
+        40,
+        50,
+        seed % 7,
+        1234 + seed,
+        seed % 3 - 1,
+        seed % 5,
+        1000,
+        0,
+        0,
+        500,
+        0,
+    ]
+}
+
+#[test]
+fn snapshot_lists_every_agent_with_every_field() {
+    let mut enc = encoder();
+    let p = encode(&mut enc, frame(3, &[4, 9], &[row(1), row(3)], true), false, 0);
+    assert_eq!(p["kind"], "snapshot", "the first payload is a snapshot");
+    assert_eq!(p["schema_version"], SCHEMA_VERSION);
+    assert_eq!(p["seq"], 0);
+    assert_eq!(p["tick"], 3);
+    let a = &p["agents"]["agent_4"];
+    assert_eq!(a["position"], json!([1, 1]));
+    assert_eq!(a["needs"], json!({"hunger": 0.3, "hygiene": 0.4, "energy": 0.5}));
+    assert_eq!(a["wallet"], json!(12.35));
+    assert_eq!(a["option"], "get_fed");
+    assert_eq!(
+        a["job"],
+        json!({"name": "baker", "attendance_state": "pending", "on_shift": false, "attendance_ratio": 1.0,
+               "late_ticks": 0, "absences": 0, "wages_earned": 5.0, "wages_withheld": 0.0})
+    );
+    assert!(
+        p["agents"]["agent_9"]["job"].get("name").is_none(),
+        "job -1 has no name"
+    );
+    assert_eq!(p["events"], json!([]));
+    assert_eq!(p["console_results"], json!([]));
+    assert_eq!(p["timings_us"], json!({"core": 12}));
+}
+
+#[test]
+fn an_unchanged_tick_diffs_to_nothing() {
+    let mut enc = encoder();
+    encode(&mut enc, frame(0, &[1, 2], &[row(1), row(2)], true), true, 0);
+    let d = encode(&mut enc, frame(1, &[1, 2], &[row(1), row(2)], false), false, 1);
+    assert_eq!(d["kind"], "diff");
+    for key in ["agents", "moved", "needs"] {
+        assert!(d.get(key).is_none(), "{key} in {d}");
+    }
+}
+
+#[test]
+fn frames_without_detail_carry_the_published_detail() {
+    let mut enc = encoder();
+    encode(&mut enc, frame(0, &[1, 2], &[row(1), row(2)], true), true, 0);
+    let mut fast = [row(2), row(1)];
+    for r in &mut fast {
+        r[WALLET..].fill(0);
+    }
+    let d = encode(&mut enc, frame(1, &[2, 1], &fast, false), false, 1);
+    assert!(d.get("agents").is_none(), "reordered agents with carried detail: {d}");
+    assert_eq!(enc.table.as_ref().unwrap().rows[0], row(2));
+}
+
+#[test]
+fn events_name_agents_and_objects() {
+    let mut enc = encoder();
+    let mut f = frame(5, &[1], &[row(1)], true);
+    f.events = vec![
+        FrameEvent {
+            tick: 5,
+            kind: 11,
+            uid: 1,
+            object: 1,
+            value: 0.123_456,
+        },
+        FrameEvent {
+            tick: 5,
+            kind: 12,
+            uid: NO_UID,
+            object: -1,
+            value: f32::NAN,
+        },
+    ];
+    let mut out = String::new();
+    let plan = Plan {
+        snapshot: true,
+        seq: 7,
+        head: Some("\"population\":1".into()),
+        events: Some("{\"kind\":\"narration\",\"tick\":5}".into()),
+        results: Some("[{\"ok\":true}]".into()),
+    };
+    enc.encode(f, &plan, &mut out);
+    let p: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        p["events"],
+        json!([
+            {"kind": "queue_refused", "tick": 5, "agent_id": "agent_1", "object": "stove \"2\"", "value": 0.1235},
+            {"kind": "reward_clipped", "tick": 5, "value": 0.0},
+            {"kind": "narration", "tick": 5},
+        ])
+    );
+    assert_eq!(p["population"], 1);
+    assert_eq!(p["console_results"], json!([{"ok": true}]));
+}
+
+#[test]
+fn privacy_names_are_keyed_hashes() {
+    let mut names = Names::new(Some(vec![b'k'; 32]));
+    assert!(names.hashed());
+    // hashlib.blake2b(b"agent_7", key=b"k" * 32, digest_size=6).hexdigest()
+    assert_eq!(names.get(7), "anon_a1743b3ee2ab");
+    assert_eq!(Names::new(None).get(7), "agent_7");
+}
+
+fn tables() -> impl Strategy<Value = (Vec<u64>, Vec<Row>)> {
+    prop::collection::btree_map(0u64..40, prop::array::uniform14(0i64..4), 0..12).prop_map(|m| {
+        let mut uids: Vec<u64> = m.keys().copied().collect();
+        let rows: Vec<Row> = m.values().copied().collect();
+        // slot order is not uid order: rotate so reordering is exercised
+        if !uids.is_empty() {
+            let k = uids[0] as usize % uids.len();
+            uids.rotate_left(k);
+            let mut rows = rows;
+            rows.rotate_left(k);
+            return (uids, rows);
+        }
+        (uids, rows)
+    })
+}
+
+proptest! {
+    /// A diff applied to the previous snapshot gives the next snapshot's agents.
+    #[test]
+    fn diffs_rebuild_the_next_snapshot((u0, r0) in tables(), (u1, r1) in tables()) {
+        let mut enc = encoder();
+        let before = encode(&mut enc, frame(0, &u0, &r0, true), true, 0);
+        let diff = encode(&mut enc, frame(1, &u1, &r1, true), false, 1);
+        let mut fresh = encoder();
+        let after = encode(&mut fresh, frame(1, &u1, &r1, true), true, 0);
+        prop_assert_eq!(apply(&before["agents"], &diff), after["agents"].clone());
+    }
+}
