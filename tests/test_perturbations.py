@@ -335,6 +335,9 @@ def test_console_roles_and_listing(tmp_path: Path) -> None:
     assert listing["scheduled"][0]["magnitude"] == 1.5, "the kind's magnitude when none is given"
     assert listing["locked"] is False
     assert listing["starts_today"] == 1
+    health = _ok(router.dispatch(ConsoleCommand(name="health")))["loop"]["perturbations"]
+    assert health["active"] == 1
+    assert health["next"] == {"id": "pert-2", "kind": "price_spike", "start": 50}
     assert _ok(_cmd(router))["tick"] == loop.tick, "list is the default action"
     help_line = router.commands()["perturbation"]
     assert "schedule KIND" in help_line

@@ -348,11 +348,11 @@ class _Commands:
 
 
 def _loop_health(world: WorldState) -> dict[str, Any] | None:
-    """The running loop's health: last tick time, failures, snapshot origin, telemetry, stability."""
+    """The running loop's health: tick time, failures, snapshot origin, telemetry, canaries, perturbations."""
     if world.loop is None:
         return None
     health = world.loop.health()
-    keys = ("last_tick_ms", "failures", "snapshot", "telemetry", "stability")
+    keys = ("last_tick_ms", "failures", "snapshot", "telemetry", "stability", "perturbations")
     return {k: health[k] for k in keys if k in health}
 
 
