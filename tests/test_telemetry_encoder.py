@@ -21,11 +21,26 @@ from townlet.telemetry.privacy import IdHasher
 from .conftest import EXAMPLES
 
 
-def _encode(encoder: _core.TelemetryEncoder, frame: _core.TelemetryFrame, snapshot: bool, seq: int) -> Any:
-    (line,) = encoder.encode([frame], [(snapshot, seq, None, None, None)])
-    assert line.endswith("\n")
-    assert line.count("\n") == 1
-    return json.loads(line)
+class _Stream:
+    """A recorder and an encoder on its queue."""
+
+    def __init__(self, jobs: tuple[str, ...] = (), objects: tuple[str, ...] = (), key: bytes | None = None):
+        self.recorder = _core.TelemetryRecorder([])
+        self.encoder = _core.TelemetryEncoder(self.recorder, list(jobs), list(objects), key)
+
+    def push(self, tick: int, table: dict[int, list[int]], detail: bool = True) -> None:
+        uids = list(table)
+        rows = np.array(list(table.values()), dtype=np.int64).reshape(len(uids), N_COLUMNS)
+        self.recorder.push_rows(tick, uids, rows, detail)
+
+    def encode(self, parts: dict[int, tuple[str | None, str | None, str | None]] | None = None) -> Any:
+        self.encoder.take(10)
+        (line,), (tick,) = self.encoder.encode_taken(parts or {})
+        assert line.endswith("\n")
+        assert line.count("\n") == 1
+        payload = json.loads(line)
+        assert payload["tick"] == tick
+        return payload
 
 
 def test_published_agents_match_the_town_within_their_precision() -> None:
@@ -55,21 +70,15 @@ def test_published_agents_match_the_town_within_their_precision() -> None:
 
 def test_privacy_ids_are_the_hashers_ids() -> None:
     hasher = IdHasher(PrivacyConfig(hash_agent_ids=True, salt="pepper"))
-    encoder = _core.TelemetryEncoder([], [], hasher.key)
+    encoder = _Stream(key=hasher.key).encoder
     assert encoder.hashed
     for uid in (0, 1, 7, 4095, 2**40):
         assert encoder.name(uid) == hasher(agent_id(uid))
-    assert _core.TelemetryEncoder([], []).name(12) == "agent_12"
+    assert _Stream().encoder.name(12) == "agent_12"
 
 
 _row = st.lists(st.integers(min_value=-3, max_value=150), min_size=N_COLUMNS, max_size=N_COLUMNS)
 _table = st.dictionaries(st.integers(min_value=0, max_value=60), _row, max_size=10)
-
-
-def _frame(tick: int, table: dict[int, list[int]], detail: bool = True) -> _core.TelemetryFrame:
-    uids = list(table)
-    rows = np.array(list(table.values()), dtype=np.int64).reshape(len(uids), N_COLUMNS)
-    return _core.TelemetryFrame.from_rows(tick, uids, rows, detail)
 
 
 @settings(max_examples=150, deadline=None)
@@ -77,45 +86,91 @@ def _frame(tick: int, table: dict[int, list[int]], detail: bool = True) -> _core
 def test_a_diff_applied_to_a_snapshot_gives_the_next_snapshot(
     before: dict[int, list[int]], after: dict[int, list[int]]
 ) -> None:
-    encoder = _core.TelemetryEncoder(["baker", "clerk"], ["bed_1"])
-    snapshot = _encode(encoder, _frame(0, before), True, 0)
-    diff = _encode(encoder, _frame(1, after), False, 1)
+    stream = _Stream(("baker", "clerk"), ("bed_1",))
+    stream.push(0, before)
+    snapshot = stream.encode()
+    stream.push(1, after)
+    diff = stream.encode()
+    assert snapshot["kind"] == "snapshot"
     assert diff["kind"] == "diff"
-    expected = _encode(_core.TelemetryEncoder(["baker", "clerk"], ["bed_1"]), _frame(1, after), True, 0)
+    fresh = _Stream(("baker", "clerk"), ("bed_1",))
+    fresh.push(1, after)
+    expected = fresh.encode()
     rebuilt = apply_payload(apply_payload(None, snapshot), diff)
     assert rebuilt is not None
     assert rebuilt.get("agents", {}) == expected["agents"]
 
 
 def test_a_frame_without_detail_carries_the_published_detail() -> None:
-    encoder = _core.TelemetryEncoder(["baker"], [])
-    full = {3: [1, 2, 50, 50, 50, 0, 1234, 0, 2, 1000, 0, 0, 500, 0]}
-    _encode(encoder, _frame(0, full), True, 0)
-    fast = {3: [2, 2, 49, 50, 50, 0] + [0] * (N_COLUMNS - 6)}
-    diff = _encode(encoder, _frame(1, fast, detail=False), False, 1)
+    stream = _Stream(("baker",))
+    stream.push(0, {3: [1, 2, 50, 50, 50, 0, 1234, 0, 2, 1000, 0, 0, 500, 0]})
+    stream.encode()
+    stream.push(1, {3: [2, 2, 49, 50, 50, 0] + [0] * (N_COLUMNS - 6)}, detail=False)
+    diff = stream.encode()
     assert diff["moved"] == {"ids": ["agent_3"], "positions": [[2, 2]]}
     assert diff["needs"] == {"ids": ["agent_3"], "values": [[0.49, 0.5, 0.5]]}
     assert "agents" not in diff, "wallet and job were carried, not zeroed"
-    uids, rows = encoder.table() or ([], None)
-    assert uids == [3]
-    assert rows is not None
-    assert rows[0, 6] == 1234
+    table = stream.encoder.table()
+    assert table is not None
+    assert table[0] == [3]
+    assert table[1][0, 6] == 1234
+
+
+def test_the_stream_numbers_payloads_and_sends_snapshots_when_due() -> None:
+    stream = _Stream()
+    for tick in (998, 999, 1000, 1001):
+        stream.push(tick, {1: [tick % 7] + [0] * (N_COLUMNS - 1)})
+    kinds = [(index, kind) for index, _, kind, _, _ in stream.encoder.take(10)]
+    assert kinds == [(0, "snapshot"), (2, "snapshot")], "the first tick and tick 1000 need Python parts"
+    lines, ticks = stream.encoder.encode_taken({})
+    payloads = [json.loads(line) for line in lines]
+    assert [p["seq"] for p in payloads] == [0, 1, 2, 3]
+    assert [p["kind"] for p in payloads] == ["snapshot", "diff", "snapshot", "diff"]
+    assert ticks == [998, 999, 1000, 1001]
+    stream.recorder.fail(1002, {"stage": "core"})
+    stream.encoder.resync = True
+    stream.push(1003, {1: [0] * N_COLUMNS})
+    taken = stream.encoder.take(10)
+    assert [(kind, info) for _, _, kind, info, _ in taken] == [
+        ("failure", {"stage": "core"}),
+        ("snapshot", None),
+    ]
+    lines, _ = stream.encoder.encode_taken({0: ('"failure":{"stage":"core"}', None, None)})
+    failure, snapshot = (json.loads(line) for line in lines)
+    assert failure == {
+        "schema_version": "0.2.0",
+        "kind": "failure",
+        "seq": 4,
+        "tick": 1002,
+        "failure": {"stage": "core"},
+    }
+    assert snapshot["kind"] == "snapshot"
+    assert snapshot["seq"] == 5
+
+
+def test_a_full_queue_drops_the_oldest_tick() -> None:
+    recorder = _core.TelemetryRecorder([], 2)
+    encoder = _core.TelemetryEncoder(recorder, [], [])
+    for tick in range(5):
+        recorder.push_rows(tick, [], np.zeros((0, N_COLUMNS), dtype=np.int64))
+    assert recorder.depth == 2
+    assert recorder.dropped == 3
+    encoder.take(10)
+    _, ticks = encoder.encode_taken()
+    assert ticks == [3, 4]
 
 
 def test_spliced_parts_and_table_round_trip() -> None:
-    encoder = _core.TelemetryEncoder([], [])
-    frame = _frame(4, {1: [0] * N_COLUMNS})
-    (line,) = encoder.encode(
-        [frame], [(True, 9, '"population":1', '{"kind":"note","tick":4}', '[{"ok":true}]')]
-    )
-    payload = json.loads(line)
-    assert payload["seq"] == 9
+    stream = _Stream()
+    stream.push(4, {1: [0] * N_COLUMNS})
+    payload = stream.encode({0: ('"population":1', '{"kind":"note","tick":4}', '[{"ok":true}]')})
+    assert payload["seq"] == 0
     assert payload["population"] == 1
     assert payload["events"] == [{"kind": "note", "tick": 4}]
     assert payload["console_results"] == [{"ok": True}]
-    table = encoder.table()
+    table = stream.encoder.table()
     assert table is not None
-    other = _core.TelemetryEncoder([], [])
+    other = _Stream().encoder
     other.set_table(*table)
     assert other.started
     other.set_table()
@@ -124,17 +179,17 @@ def test_spliced_parts_and_table_round_trip() -> None:
 
 
 def test_misuse_gets_clear_errors() -> None:
-    encoder = _core.TelemetryEncoder([], [])
-    frame = _frame(0, {1: [0] * N_COLUMNS})
-    encoder.encode([frame], [(True, 0, None, None, None)])
-    assert frame.consumed
-    with pytest.raises(RuntimeError, match="only once"):
-        encoder.encode([frame], [(False, 1, None, None, None)])
-    with pytest.raises(ValueError, match="plan"):
-        encoder.encode([_frame(1, {})], [])
+    stream = _Stream()
+    stream.push(0, {1: [0] * N_COLUMNS})
+    stream.encoder.take(1)
+    with pytest.raises(RuntimeError, match="encode_taken"):
+        stream.encoder.take(1)
+    assert stream.encoder.discard_taken() == 1
     with pytest.raises(ValueError, match=r"rows must be \(2, 14\)"):
-        _core.TelemetryFrame.from_rows(0, [1, 2], np.zeros((1, N_COLUMNS), dtype=np.int64))
+        stream.recorder.push_rows(0, [1, 2], np.zeros((1, N_COLUMNS), dtype=np.int64))
     with pytest.raises(ValueError, match='unknown core event kind "gossip"'):
         _core.TelemetryRecorder(["gossip"])
     with pytest.raises(ValueError, match="at most 64 bytes"):
-        _core.TelemetryEncoder([], [], b"k" * 65)
+        _Stream(key=b"k" * 65)
+    with pytest.raises(ValueError, match="max_pending"):
+        _core.TelemetryRecorder([], 0)

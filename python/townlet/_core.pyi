@@ -17,7 +17,6 @@ __all__ = [
     "TRIGGER_BITS",
     "Precondition",
     "TelemetryEncoder",
-    "TelemetryFrame",
     "TelemetryRecorder",
     "World",
     "__version__",
@@ -207,39 +206,35 @@ class World:
         """Embedding slot per agent slot (-1: none)."""
 
 @final
-class TelemetryFrame:
-    """One published tick as captured on the tick thread (consumed by ``TelemetryEncoder.encode``)."""
-
-    @staticmethod
-    def from_rows(
-        tick: int, uids: list[int], rows: npt.NDArray[np.int64], detail: bool = True
-    ) -> TelemetryFrame:
-        """A frame from explicit values: ``uids`` and an ``(agents, 14)`` int64 matrix of quantised values."""
-    @property
-    def tick(self) -> int:
-        """The tick captured."""
-    @property
-    def detail(self) -> bool:
-        """Whether wallets, jobs and attendance were sampled."""
-    @property
-    def population(self) -> int:
-        """Live agents captured."""
-    @property
-    def narratable(self) -> bool:
-        """Whether it holds events of a narrated kind."""
-    @property
-    def consumed(self) -> bool:
-        """Whether it was encoded already."""
-
-@final
 class TelemetryRecorder:
-    """Captures telemetry frames on the tick thread."""
+    """Captures telemetry frames on the tick thread into a queue a ``TelemetryEncoder`` consumes."""
 
-    def __new__(cls, narrated: list[str] = ...) -> TelemetryRecorder: ...
-    def capture(self, world: World, tick: int, detail: bool, timings: dict[str, float]) -> TelemetryFrame:
-        """The frame of ``world`` after its latest step (detail also sampled on a population change)."""
+    def __new__(cls, narrated: list[str] = ..., max_pending: int = 1024) -> TelemetryRecorder: ...
+    def capture(
+        self, world: World, tick: int, detail: bool, timings: dict[str, float], extras: Any = None
+    ) -> int:
+        """Queues the frame of ``world`` after its latest step; returns the queue depth."""
+    def push_rows(
+        self,
+        tick: int,
+        uids: list[int],
+        rows: npt.NDArray[np.int64],
+        detail: bool = True,
+        extras: Any = None,
+    ) -> int:
+        """Queues a frame from explicit values (an ``(agents, 14)`` int64 matrix); returns the depth."""
+    def fail(self, tick: int, info: Any) -> int:
+        """Queues a failed tick; returns the queue depth."""
     def hold(self, world: World) -> None:
         """Holds the events of ``world``'s latest step for the next capture."""
+    @property
+    def depth(self) -> int:
+        """Ticks queued."""
+    @property
+    def dropped(self) -> int:
+        """Ticks dropped because the queue was full."""
+    def clear(self) -> int:
+        """Empties the queue; returns how many ticks it held."""
     def state(self) -> dict[str, Any]:
         """``uids`` of the last capture and the ``held`` events, as plain lists."""
     def restore(self, uids: list[int], held: list[tuple[int, int, int | None, int, float]]) -> None:
@@ -247,23 +242,30 @@ class TelemetryRecorder:
 
 @final
 class TelemetryEncoder:
-    """Turns frames into payload lines (schema 0.2.0) on the telemetry worker."""
+    """Turns the queued ticks of a ``TelemetryRecorder`` into payload lines (schema 0.2.0)."""
 
+    seq: int
+    resync: bool
     def __new__(
         cls,
+        recorder: TelemetryRecorder,
         job_names: list[str],
         object_ids: list[str],
         privacy_key: bytes | None = None,
         narrated: list[str] = ...,
+        snapshot_every: int = 1000,
     ) -> TelemetryEncoder: ...
-    def encode(
-        self,
-        frames: list[TelemetryFrame],
-        plans: list[tuple[bool, int, str | None, str | None, str | None]],
-    ) -> list[str]:
-        """One newline-terminated payload line per frame, with the GIL released."""
-    def narratable(self, frame: TelemetryFrame) -> list[dict[str, Any]]:
-        """The frame's events of narrated kinds as published event dicts."""
+    def take(self, limit: int) -> list[tuple[int, int, str, Any, list[dict[str, Any]] | None]]:
+        """Takes up to ``limit`` queued items; returns those needing Python-side parts."""
+    def encode_taken(
+        self, parts: dict[int, tuple[str | None, str | None, str | None]] = ...
+    ) -> tuple[list[str], list[int]]:
+        """Encodes every taken item with the GIL released: newline-terminated lines and their ticks."""
+    @property
+    def first_taken_tick(self) -> int | None:
+        """The tick of the first item taken and not yet encoded."""
+    def discard_taken(self) -> int:
+        """Drops the taken items unencoded; returns how many there were."""
     def name(self, uid: int) -> str:
         """The published id of an agent uid."""
     @property

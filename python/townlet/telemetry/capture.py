@@ -3,10 +3,10 @@
 Capturing is the only telemetry work done on the tick path: one call into
 the core (:class:`townlet._core.TelemetryRecorder`) copies every live
 agent's published values, quantised, with the tick's events and stage
-timings into a :class:`townlet._core.TelemetryFrame`. Python adds
-:class:`FrameExtras` only on ticks that need them. Everything else
-(diffing, privacy, narration, serialisation, sending) happens on the
-worker, mostly in the core with the GIL released.
+timings into a queue the worker reads. Python adds :class:`FrameExtras`
+only on ticks that need them. Everything else (diffing, privacy,
+narration, serialisation, sending) happens on the worker, mostly in the
+core with the GIL released.
 
 Cadences (all decided by the tick number, so a restored shard samples
 exactly as the original would):
@@ -57,17 +57,16 @@ class FrameExtras:
         self.sections = sections
 
 
-#: A captured tick: the core's frame and, on some ticks, the Python-side extras.
-Captured = tuple[_core.TelemetryFrame, FrameExtras | None]
-
-
 class FrameCapture:
-    """Captures ticks for one loop; keeps the cadence state (JSON-able for snapshots)."""
+    """Captures ticks for one loop into the core's queue; keeps the cadence state (JSON-able)."""
 
-    def __init__(self, loop: SimulationLoop, narrated: tuple[str, ...] = ()) -> None:
-        """Reads the hour length from the loop's config; ``narrated`` core event kinds are flagged."""
+    def __init__(self, loop: SimulationLoop, narrated: tuple[str, ...] = (), max_pending: int = 1024) -> None:
+        """Reads the hour length from the loop's config; ``narrated`` core event kinds go to the narrator.
+
+        At most ``max_pending`` ticks wait in the queue; past that the oldest is dropped (and counted).
+        """
         self.hour = max(1, loop.config.world.ticks_per_day // 24)
-        self.recorder = _core.TelemetryRecorder(list(narrated))
+        self.recorder = _core.TelemetryRecorder(list(narrated), max_pending)
         self.force = True
 
     def capture(
@@ -76,18 +75,20 @@ class FrameCapture:
         artifacts: TickArtifacts,
         events: list[dict[str, Any]],
         results: list[dict[str, Any]],
-    ) -> Captured:
-        """The tick ``artifacts`` describes (``events`` and ``results`` may cover held ticks too)."""
+    ) -> int:
+        """Queues the tick ``artifacts`` describes (``events``/``results`` may cover held ticks too).
+
+        Returns the queue depth.
+        """
         tick = artifacts.tick
         busy = self.force or bool(events) or bool(results)
-        frame = self.recorder.capture(
-            loop.world.core, tick, busy or tick % DETAIL_EVERY == 0, artifacts.timings
-        )
-        if not busy and tick % self.hour:
-            return frame, None
-        self.force = False
-        hour = self.hour
-        return frame, FrameExtras(events, results, town_sections(loop, kpis=busy or tick % (4 * hour) == 0))
+        extras = None
+        if busy or tick % self.hour == 0:
+            self.force = False
+            kpis = busy or tick % (4 * self.hour) == 0
+            extras = FrameExtras(events, results, town_sections(loop, kpis=kpis))
+        detail = busy or tick % DETAIL_EVERY == 0
+        return self.recorder.capture(loop.world.core, tick, detail, artifacts.timings, extras)
 
     def hold(self, loop: SimulationLoop) -> None:
         """Keeps the latest step's core events for the next capture (a tick that is not published)."""
@@ -148,35 +149,85 @@ def town_sections(loop: SimulationLoop, kpis: bool = True) -> dict[str, Any]:
 
 def format_sections(raw: dict[str, Any]) -> dict[str, Any]:
     """The published town sections from :func:`town_sections` output (no ``None`` anywhere)."""
+    return SectionFormatter().format(raw)
+
+
+#: Each published section and the :func:`town_sections` keys it is made from.
+SECTION_INPUTS: dict[str, tuple[str, ...]] = {
+    "population": ("population",),
+    "economy": ("prices", "stock", "weather", "utilities"),
+    "employment": ("employment", "review_window_ticks"),
+    "queues": ("queues",),
+    "embeddings": ("embeddings",),
+    "rewards": ("rewards",),
+    "slowest_ticks": ("slowest",),
+}
+
+
+class SectionFormatter:
+    """Formats town sections, reusing the previous result of a section whose inputs did not change.
+
+    Comparing a section's inputs costs a fraction of formatting it, and
+    most sections change more slowly than they are sampled. A reused
+    section is the very same object as before, so callers can skip
+    comparing it (``is``).
+    """
+
+    def __init__(self) -> None:
+        """Starts with nothing formatted."""
+        self._inputs: dict[str, tuple[Any, ...]] = {}
+        self._out: dict[str, Any] = {}
+
+    def format(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The published sections of ``raw`` (see :func:`format_sections`)."""
+        out: dict[str, Any] = {}
+        for section, keys in SECTION_INPUTS.items():
+            inputs = tuple(raw[k] for k in keys)
+            if section in self._out and self._inputs[section] == inputs:
+                out[section] = self._out[section]
+                continue
+            out[section] = self._out[section] = _FORMAT[section](*inputs)
+            self._inputs[section] = inputs
+        if "today" in raw or raw["last_day"] is not None:
+            kpis: dict[str, Any] = {}
+            if "today" in raw:
+                kpis["today"] = _kpi_day(raw["today"])
+            if raw["last_day"] is not None:
+                kpis["last_day"] = _kpi_day(raw["last_day"])
+            out["kpis"] = kpis
+        return out
+
+
+def _economy(
+    prices: list[float], stock: list[tuple[str, list[int]]], weather: int, utilities: tuple[bool, bool]
+) -> dict[str, Any]:
     items = _core.ITEMS
-    employment = dict(raw["employment"])
-    employment["review_window_ticks"] = raw["review_window_ticks"]
-    power, water = raw["utilities"]
-    out: dict[str, Any] = {
-        "population": raw["population"],
-        "economy": {
-            "prices": {item: round(p, 4) for item, p in zip(items, raw["prices"], strict=True)},
-            "stock": {
-                vid: {item: n for item, n in zip(items, counts, strict=True) if n > 0}
-                for vid, counts in raw["stock"]
-            },
-            "weather": WEATHER[raw["weather"]],
-            "utilities": {"power": power, "water": water},
+    power, water = utilities
+    return {
+        "prices": {item: round(p, 4) for item, p in zip(items, prices, strict=True)},
+        "stock": {
+            vid: {item: n for item, n in zip(items, counts, strict=True) if n > 0} for vid, counts in stock
         },
-        "employment": employment,
-        "queues": dict(zip(QUEUE_STATS, raw["queues"], strict=True)),
-        "embeddings": dict(zip(EMBEDDING_STATS, raw["embeddings"], strict=True)),
-        "rewards": {k: v if isinstance(v, int) else round(v, 6) for k, v in raw["rewards"].items()},
-        "slowest_ticks": [_slow(s) for s in raw["slowest"]],
+        "weather": WEATHER[weather],
+        "utilities": {"power": power, "water": water},
     }
-    if "today" in raw or raw["last_day"] is not None:
-        kpis: dict[str, Any] = {}
-        if "today" in raw:
-            kpis["today"] = _kpi_day(raw["today"])
-        if raw["last_day"] is not None:
-            kpis["last_day"] = _kpi_day(raw["last_day"])
-        out["kpis"] = kpis
-    return out
+
+
+def _employment(metrics: dict[str, Any], review_window_ticks: int) -> dict[str, Any]:
+    employment = dict(metrics)
+    employment["review_window_ticks"] = review_window_ticks
+    return employment
+
+
+_FORMAT: dict[str, Any] = {
+    "population": lambda n: n,
+    "economy": _economy,
+    "employment": _employment,
+    "queues": lambda q: dict(zip(QUEUE_STATS, q, strict=True)),
+    "embeddings": lambda e: dict(zip(EMBEDDING_STATS, e, strict=True)),
+    "rewards": lambda r: {k: v if isinstance(v, int) else round(v, 6) for k, v in r.items()},
+    "slowest_ticks": lambda slowest: [_slow(s) for s in slowest],
+}
 
 
 def _kpi_day(day: dict[str, Any]) -> dict[str, Any]:

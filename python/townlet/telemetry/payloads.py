@@ -35,7 +35,7 @@ import numpy as np
 
 from townlet import _core
 from townlet.observations import agent_id
-from townlet.telemetry.capture import Captured, FrameExtras, format_sections
+from townlet.telemetry.capture import FrameExtras, SectionFormatter
 from townlet.telemetry.narration import TEMPLATES, Narrator
 from townlet.telemetry.privacy import IdHasher
 
@@ -141,24 +141,25 @@ def apply_payload(state: Mapping[str, Any] | None, payload: Mapping[str, Any]) -
     return out
 
 
-#: What a payload plan holds: snapshot?, seq, head members, extra events, console results.
-Plan = tuple[bool, int, str | None, str | None, str | None]
+#: The Python-side parts of one payload: head members, extra events, console results (JSON fragments).
+Parts = tuple[str | None, str | None, str | None]
 
 
 class PayloadBuilder:
-    """Turns captured ticks into payload lines, one after another (the worker owns it).
+    """Turns the queued ticks of a recorder into payload lines (the worker owns it).
 
-    The agents and the core events are encoded by
-    :class:`townlet._core.TelemetryEncoder`, which keeps the last published
-    agents; this class adds the Python-side parts (town sections, health,
-    Python events, narration, console results), the payload sequence
-    number and the snapshot cadence. All of it round-trips through
+    :class:`townlet._core.TelemetryEncoder` takes the queued ticks, numbers
+    them, decides snapshot or diff, and encodes the agents and the core
+    events with the GIL released; this class adds the Python-side parts of
+    the few ticks that have any (town sections, health, Python events,
+    narration, console results, failures). All of it round-trips through
     :meth:`state`.
     """
 
     def __init__(
         self,
         *,
+        recorder: _core.TelemetryRecorder,
         job_names: tuple[str, ...],
         object_ids: tuple[str, ...],
         hasher: IdHasher,
@@ -166,88 +167,119 @@ class PayloadBuilder:
         snapshot_every: int,
         config_id: str,
     ) -> None:
-        """``job_names`` and ``object_ids`` name core indices; snapshots every ``snapshot_every`` ticks."""
+        """Reads ``recorder``'s queue; ``job_names`` and ``object_ids`` name core indices.
+
+        A full snapshot goes out every ``snapshot_every`` ticks.
+        """
+        self.recorder = recorder
         self.hasher = hasher
         self.narrator = narrator
         self.encoder = _core.TelemetryEncoder(
-            list(job_names), list(object_ids), hasher.key if hasher.enabled else None, list(narrated_kinds())
+            recorder,
+            list(job_names),
+            list(object_ids),
+            hasher.key if hasher.enabled else None,
+            list(narrated_kinds()),
+            snapshot_every,
         )
         self.snapshot_every = snapshot_every
         self.config_id = config_id
-        self.seq = 0
-        self.resync = True
         self.sections: dict[str, Any] = {}
         self.published: dict[str, Any] = {}
-        #: Payloads whose Python-side parts could not be serialised (dropped, followed by a snapshot).
+        self.formatter = SectionFormatter()
+        self._employment: tuple[Any, Any] = (None, None)
+        #: Ticks whose Python-side parts could not be serialised (sent without them; a snapshot follows).
         self.unserialisable = 0
         self.last_error: str | None = None
-        self._started = False
-        #: Ticks of the lines of the latest ``build_lines`` call when some tick was dropped.
-        self.last_ticks: list[int] = []
+
+    @property
+    def seq(self) -> int:
+        """The next payload's sequence number."""
+        return self.encoder.seq
+
+    @property
+    def resync(self) -> bool:
+        """Whether the next tick is sent as a full snapshot."""
+        return self.encoder.resync
+
+    @resync.setter
+    def resync(self, value: bool) -> None:
+        self.encoder.resync = value
 
     # -- building ----------------------------------------------------------------
     def build_lines(
         self,
-        captured: list[Captured],
+        limit: int,
         health: Callable[[], dict[str, Any]] | None = None,
         alerts: Callable[[int], list[dict[str, Any]]] | None = None,
-    ) -> list[str]:
-        """One newline-terminated payload line per captured tick, in order.
+    ) -> tuple[list[str], list[int]]:
+        """Payload lines (newline-terminated) for up to ``limit`` queued ticks, with each line's tick.
 
-        A snapshot is sent when due (``snapshot_every``), first and after a
+        A snapshot is sent first, when due (``snapshot_every``) and after a
         loss; otherwise a diff. ``health`` is called for payloads that carry
         health (snapshots and ticks with town sections); ``alerts(tick)``
-        adds events. A tick whose Python-side parts cannot be serialised
-        (NaN) is dropped and counted, and a snapshot follows.
+        adds events to the first payload.
         """
-        frames: list[_core.TelemetryFrame] = []
-        plans: list[Plan] = []
-        every = self.snapshot_every
-        for frame, extras in captured:
-            if (
-                extras is None
-                and alerts is None
-                and self._started
-                and not self.resync
-                and not frame.narratable
-                and frame.tick % every
-            ):
-                # The common tick: a diff the core encodes whole.
-                plans.append((False, self.seq, None, None, None))
-                frames.append(frame)
-                self.seq += 1
-                continue
-            plan = self._plan(frame, extras, health, alerts)
-            if plan is not None:
-                frames.append(frame)
-                plans.append(plan)
-        if len(frames) != len(captured):
-            self.last_ticks = [frame.tick for frame in frames]
-        return self.encoder.encode(frames, plans) if frames else []
+        encoder = self.encoder
+        parts: dict[int, Parts] = {}
+        for index, tick, kind, extras, core in encoder.take(limit):
+            if kind == "failure":
+                parts[index] = (self._fragment({"failure": self.hasher.scrub(extras)}, tick), None, None)
+            else:
+                built = self._parts(tick, kind == "snapshot", extras, core, health)
+                if built is not None:
+                    parts[index] = built
+        first = encoder.first_taken_tick
+        if alerts is not None and first is not None:
+            head, events, results = parts.get(0, (None, None, None))
+            extra = self._fragment(alerts(first), first)
+            if extra:
+                events = f"{events},{extra}" if events else extra
+            parts[0] = (head, events, results)
+        return encoder.encode_taken(parts)
 
-    def build(self, captured: Captured, health: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The payload of one captured tick as a dict (tools and tests)."""
-        lines = self.build_lines([captured], (lambda: health) if health is not None else None)
+    def build(self, health: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The payload of the one queued tick as a dict (tools and tests)."""
+        lines, _ = self.build_lines(1, (lambda: health) if health is not None else None)
         if not lines:
-            raise ValueError(f"tick {captured[0].tick} could not be serialised: {self.last_error}")
+            raise ValueError("no tick was queued")
         payload: dict[str, Any] = json.loads(lines[0])
         return payload
 
-    def _plan(
+    def _json(self, value: Any, tick: int) -> str | None:
+        """``value`` as JSON (None when empty or not serialisable)."""
+        if not value:
+            return None
+        try:
+            return dumps(value)
+        except ValueError as exc:  # a NaN or infinity: send the tick without it, resync after it
+            self.unserialisable += 1
+            self.last_error = f"payload at tick {tick} not serialisable: {exc}"
+            self.encoder.resync = True
+            return None
+
+    def _fragment(self, value: Any, tick: int) -> str | None:
+        """``value`` (an object or a list) as JSON without its outer brackets."""
+        text = self._json(value, tick)
+        return text[1:-1] if text is not None else None
+
+    def _parts(
         self,
-        frame: _core.TelemetryFrame,
+        tick: int,
+        snapshot: bool,
         extras: FrameExtras | None,
+        core: list[dict[str, Any]] | None,
         health: Callable[[], dict[str, Any]] | None,
-        alerts: Callable[[int], list[dict[str, Any]]] | None,
-    ) -> Plan | None:
-        tick = frame.tick
-        snapshot = self.resync or not self._started or tick % self.snapshot_every == 0
+    ) -> Parts | None:
         head: dict[str, Any] = {}
         sections = extras.sections if extras is not None else None
         patches: dict[str, Any] = {}
         if sections is not None:
-            fresh = format_sections(sections)
-            fresh["employment"] = self.hasher.scrub(fresh["employment"])
+            fresh = self.formatter.format(sections)
+            employment = fresh["employment"]
+            if employment is not self._employment[0]:
+                self._employment = (employment, self.hasher.scrub(employment))
+            fresh["employment"] = self._employment[1]
             if "kpis" in fresh:
                 fresh["kpis"] = {**self.sections.get("kpis", {}), **fresh["kpis"]}
             self.sections.update(fresh)
@@ -259,67 +291,43 @@ class PayloadBuilder:
                     head[key] = self.sections[key]
         elif sections is not None:
             for key in SECTION_KEYS:
-                if key in self.sections and self.sections[key] != self.published.get(key):
+                value, before = self.sections.get(key), self.published.get(key)
+                if key in self.sections and value is not before and value != before:
                     patches[key] = merge_patch(self.published.get(key), self.sections[key])
             head.update(patches)
         if health is not None and (snapshot or sections is not None):
             head["health"] = health()
         # Core events are encoded by the core; the narrator reads those of narrated kinds.
-        core = self.encoder.narratable(frame) if frame.narratable else []
         published: list[dict[str, Any]] = []
         if extras is not None and extras.events:
             scrub = self.hasher.scrub
             published = [scrub(e) for e in extras.events if e.get("kind") != "console_result"]
         if core or published:
-            published.extend(self.narrator.narrate(core + published, tick))
-        if alerts is not None:
-            published.extend(alerts(tick))
-        try:
-            plan: Plan = (
-                snapshot,
-                self.seq,
-                dumps(head)[1:-1] if head else None,
-                dumps(published)[1:-1] if published else None,
-                dumps(self.hasher.scrub(extras.results)) if extras is not None and extras.results else None,
-            )
-        except ValueError as exc:  # a NaN or infinity: drop this payload, resync after it
-            self.unserialisable += 1
-            self.last_error = f"payload at tick {tick} not serialisable: {exc}"
-            self.resync = True
+            published.extend(self.narrator.narrate((core or []) + published, tick))
+        results = None
+        if extras is not None and extras.results:
+            results = self._json(self.hasher.scrub(extras.results), tick)
+        head_json = self._fragment(head, tick)
+        if head and head_json is None:
             return None
         if snapshot:
             self.published = {k: self.sections[k] for k in SECTION_KEYS if k in self.sections}
         else:
             for key in patches:
                 self.published[key] = self.sections[key]
-        self.seq += 1
-        self.resync = False
-        self._started = True
-        return plan
-
-    def failure(self, tick: int, failure: dict[str, Any]) -> dict[str, Any]:
-        """A ``failure`` payload (it does not touch the published state)."""
-        payload = {
-            "schema_version": SCHEMA_VERSION,
-            "kind": "failure",
-            "seq": self.seq,
-            "tick": tick,
-            "failure": self.hasher.scrub(failure),
-        }
-        self.seq += 1
-        return payload
+        return head_json, self._fragment(published, tick), results
 
     # -- persistence ---------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """Everything needed to continue the stream identically, JSON-ready."""
         table = self.encoder.table()
         agents = None
-        if table is not None and self._started:
+        if table is not None:
             uids, rows = table
             agents = {"ids": [agent_id(u) for u in uids], "q": rows.tolist()}
         return {
-            "seq": self.seq,
-            "resync": self.resync,
+            "seq": self.encoder.seq,
+            "resync": self.encoder.resync,
             "agents": agents,
             "sections": self.sections,
             "published": self.published,
@@ -328,17 +336,15 @@ class PayloadBuilder:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state` output."""
-        self.seq = int(state["seq"])
-        self.resync = bool(state["resync"])
+        self.encoder.seq = int(state["seq"])
+        self.encoder.resync = bool(state["resync"])
         agents = state["agents"]
         if agents is None:
             self.encoder.set_table(None, None)
-            self._started = False
         else:
             uids = [int(str(a).rsplit("_", 1)[1]) for a in agents["ids"]]
             rows = np.asarray(agents["q"], dtype=np.int64).reshape(-1, N_COLUMNS)
             self.encoder.set_table(uids, rows)
-            self._started = True
         self.sections = dict(state["sections"])
         self.published = dict(state["published"])
         self.narrator.restore(state["narration"])

@@ -92,9 +92,10 @@ def world_snapshot(world: WorldState) -> dict[str, Any]:
     }
 
 
-def _builder(loop: SimulationLoop, config: TelemetryConfig) -> PayloadBuilder:
+def _builder(loop: SimulationLoop, config: TelemetryConfig, capture: FrameCapture) -> PayloadBuilder:
     world = loop.world
     return PayloadBuilder(
+        recorder=capture.recorder,
         job_names=world.job_names,
         object_ids=tuple(o.id for o in world.layout.objects),
         hasher=IdHasher(config.privacy),
@@ -113,10 +114,9 @@ def tick_payload(
     publisher builds its payloads on its worker).
     """
     cfg = config if config is not None else loop.config.telemetry
-    captured = FrameCapture(loop, narrated_kinds()).capture(
-        loop, artifacts, artifacts.events, loop.telemetry.latest_console_results()
-    )
-    return _builder(loop, cfg).build(captured)
+    capture = FrameCapture(loop, narrated_kinds())
+    capture.capture(loop, artifacts, artifacts.events, loop.telemetry.latest_console_results())
+    return _builder(loop, cfg, capture).build()
 
 
 class TelemetryPublisher:
@@ -234,6 +234,9 @@ class TelemetryPublisher:
         worker = self._worker
         if worker is None:
             return
+        if worker.halted:
+            worker.dropped_after_halt += 1
+            return
         capture = self._capture
         if capture is None:
             capture = self._start(loop)
@@ -246,12 +249,13 @@ class TelemetryPublisher:
                 return
             events, results = self._carry_events, self._carry_results
             self._carry_events, self._carry_results = [], []
-        worker.submit(capture.capture(loop, artifacts, events, results))
+        worker.captured(capture.capture(loop, artifacts, events, results))
 
     def _start(self, loop: SimulationLoop) -> FrameCapture:
         assert self._worker is not None
-        capture = self._capture = FrameCapture(loop, narrated_kinds())
-        builder = self._worker.builder = _builder(loop, self.config)
+        capture = self._capture = FrameCapture(loop, narrated_kinds(), self.config.buffer.max_pending)
+        builder = _builder(loop, self.config, capture)
+        self._worker.attach(builder)
         if self._restored is not None:
             builder.restore(self._restored["builder"]) if self._restored.get("builder") else None
             if self._restored.get("capture"):

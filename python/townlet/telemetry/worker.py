@@ -1,8 +1,10 @@
 """The telemetry worker: builds, serialises and sends payloads off the tick path (WP-303).
 
-The tick path only appends a frame to a queue (:meth:`TelemetryWorker.submit`);
-a daemon thread turns frames into payloads, serialises them and sends them
-in batches of at most ``buffer.max_batch_size`` payloads or
+The tick path only queues a captured tick in the core
+(:class:`townlet.telemetry.capture.FrameCapture`, then
+:meth:`TelemetryWorker.captured`); a daemon thread turns the queued ticks
+into payloads, serialises them and sends them in batches of at most
+``buffer.max_batch_size`` payloads or
 ``buffer.max_buffer_bytes`` bytes. It never makes the tick wait:
 
 - backpressure: at most ``buffer.max_pending`` frames wait; past that the
@@ -30,14 +32,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from townlet import _core
 from townlet.config.telemetry import BufferConfig, RetryConfig, WorkerConfig
 from townlet.errors import TelemetryError
-from townlet.telemetry.capture import Captured
-from townlet.telemetry.payloads import PayloadBuilder, dumps
+from townlet.telemetry.payloads import PayloadBuilder
 from townlet.telemetry.transports import Transport
 
 logger = logging.getLogger("townlet.telemetry")
@@ -48,16 +49,6 @@ LINGER_SECONDS = 0.02
 POLL_SECONDS = 0.05
 #: Most queued items encoded in one go (sent in batches of ``buffer.max_batch_size``).
 ENCODE_CHUNK = 256
-
-
-class _Failure:
-    """A failed tick queued for publication."""
-
-    __slots__ = ("info", "tick")
-
-    def __init__(self, tick: int, info: dict[str, Any]) -> None:
-        self.tick = tick
-        self.info = info
 
 
 class TelemetryWorker:
@@ -79,14 +70,17 @@ class TelemetryWorker:
         self.worker = worker if worker is not None else WorkerConfig()
         self.health_extra = health_extra
         self.builder: PayloadBuilder | None = None
-        self._queue: deque[Captured | _Failure] = deque()
+        #: The core queue the tick path fills (set with the builder).
+        self.recorder: _core.TelemetryRecorder | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
         self._busy = False
         # Counters written by the tick thread only.
-        self.dropped_frames = 0
+        self.dropped_after_halt = 0
+        self._warned_drops = 0
+        self._flush_every = self.buffer.flush_interval_ticks
         # Written by the worker thread only.
         self.lost_payloads = 0
         self.payloads_sent = 0
@@ -109,34 +103,41 @@ class TelemetryWorker:
             self._thread = threading.Thread(target=self._run, name="townlet-telemetry", daemon=True)
             self._thread.start()
 
-    def submit(self, frame: Captured | _Failure) -> None:
-        """Queues a frame; never blocks (the oldest is dropped past ``max_pending``)."""
-        if self.halted:
-            self.dropped_frames += 1
-            return
-        queue = self._queue
-        if len(queue) >= self.buffer.max_pending:
-            queue.popleft()
-            self.dropped_frames += 1
-            if self.dropped_frames == 1 or self.dropped_frames % 1000 == 0:
-                logger.warning(
-                    "telemetry: the worker is behind; %d payload(s) dropped so far", self.dropped_frames
-                )
-        queue.append(frame)
-        if len(queue) >= self.buffer.flush_interval_ticks and not self._wake.is_set():
+    def attach(self, builder: PayloadBuilder) -> None:
+        """Sets the payload builder (and the recorder whose queue it reads)."""
+        self.builder = builder
+        self.recorder = builder.recorder
+
+    def captured(self, depth: int) -> None:
+        """Called after the tick path queued a tick (``depth``: the queue now); wakes the thread."""
+        if depth >= self._flush_every and not self._wake.is_set():
             self._wake.set()
+        if depth >= self.buffer.max_pending:
+            dropped = self.dropped_frames
+            if dropped >= self._warned_drops + (1000 if self._warned_drops else 1):
+                self._warned_drops = dropped
+                logger.warning("telemetry: the worker is behind; %d payload(s) dropped so far", dropped)
 
     def submit_failure(self, tick: int, info: dict[str, Any]) -> None:
         """Queues a ``failure`` payload."""
-        self.submit(_Failure(tick, info))
+        if self.halted or self.recorder is None:
+            self.dropped_after_halt += 1
+            return
+        self.captured(self.recorder.fail(tick, info))
+
+    @property
+    def dropped_frames(self) -> int:
+        """Ticks dropped before the worker took them (queue full, or after a halt)."""
+        return (self.recorder.dropped if self.recorder is not None else 0) + self.dropped_after_halt
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Waits until every queued frame was handled (sent, or lost and counted); False on timeout."""
         deadline = time.monotonic() + timeout
         while True:
             thread = self._thread
-            if thread is None or not thread.is_alive() or (not self._queue and not self._busy):
-                return thread is None or not thread.is_alive() or not self._queue
+            depth = self.queue_depth
+            if thread is None or not thread.is_alive() or (not depth and not self._busy):
+                return thread is None or not thread.is_alive() or not depth
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -171,7 +172,7 @@ class TelemetryWorker:
     @property
     def queue_depth(self) -> int:
         """Frames waiting."""
-        return len(self._queue)
+        return self.recorder.depth if self.recorder is not None else 0
 
     @property
     def dropped_messages(self) -> int:
@@ -236,8 +237,8 @@ class TelemetryWorker:
                         logger.warning("telemetry: resetting %s failed: %s", transport.name, reset_exc)
                 if self.restarts >= self.worker.restart_limit:
                     self.halted = True
-                    self.lost_payloads += len(self._queue)
-                    self._queue.clear()
+                    if self.recorder is not None:
+                        self.lost_payloads += self.recorder.clear()
                     logger.critical(
                         "telemetry: the worker failed %d time(s) and halted; last error: %s",
                         self.restarts + 1,
@@ -258,9 +259,8 @@ class TelemetryWorker:
                 self._stop.wait(self._backoff(self.restarts - 1))
 
     def _serve(self) -> None:
-        queue = self._queue
         while True:
-            if not queue:
+            if not self.queue_depth:
                 if self._stop.is_set():
                     return
                 self._wake.wait(POLL_SECONDS)
@@ -268,6 +268,8 @@ class TelemetryWorker:
                 continue
             self._busy = True
             lines, ticks = self._batch()
+            if ticks:
+                self._last_tick = ticks[-1]
             step = self.buffer.max_batch_size
             max_bytes = self.buffer.max_buffer_bytes
             start = 0
@@ -285,56 +287,24 @@ class TelemetryWorker:
                 start = end
             self._busy = False
             self._notify()
-            if not queue and not self._stop.is_set():
+            if not self.queue_depth and not self._stop.is_set():
                 self._stop.wait(LINGER_SECONDS)
 
     def _batch(self) -> tuple[list[str], list[int]]:
-        """Encodes up to :data:`ENCODE_CHUNK` queued items: their lines and each line's tick."""
+        """Encodes up to :data:`ENCODE_CHUNK` queued ticks: their lines and each line's tick."""
         builder = self.builder
         if builder is None:
             raise TelemetryError("the telemetry worker has no payload builder")
-        queue = self._queue
-        lines: list[str] = []
-        ticks: list[int] = []
-        pending: list[Captured] = []
-        try:
-            while queue and len(lines) + len(pending) < ENCODE_CHUNK:
-                item = queue.popleft()
-                if isinstance(item, _Failure):
-                    if pending:
-                        self._encode(builder, pending, lines, ticks)
-                        pending = []
-                    self._last_tick = item.tick
-                    lines.append(dumps(builder.failure(item.tick, item.info)) + "\n")
-                    ticks.append(item.tick)
-                else:
-                    self._last_tick = item[0].tick
-                    pending.append(item)
-            if pending:
-                self._encode(builder, pending, lines, ticks)
-                pending = []
-        except Exception:
-            self.lost_payloads += len(lines) + len(pending)
-            raise
-        return lines, ticks
-
-    def _encode(
-        self, builder: PayloadBuilder, captured: list[Captured], lines: list[str], ticks: list[int]
-    ) -> None:
-        """Appends the payload lines of captured ticks (and their ticks) to ``lines`` and ``ticks``.
-
-        The agents and core events are encoded with the GIL released.
-        """
-        before = builder.unserialisable
         alerts = self._alerts if self.dropped_messages != self._alerted_drops else None
-        encoded = builder.build_lines(captured, self.health, alerts)
+        before = builder.unserialisable
+        try:
+            lines, ticks = builder.build_lines(ENCODE_CHUNK, self.health, alerts)
+        except Exception:
+            self.lost_payloads += builder.encoder.discard_taken()
+            raise
         if builder.unserialisable != before:
-            self.lost_payloads += builder.unserialisable - before
             self.last_error = builder.last_error
-            ticks.extend(builder.last_ticks)
-        else:
-            ticks.extend(frame.tick for frame, _ in captured)
-        lines.extend(encoded)
+        return lines, ticks
 
     def _alerts(self, tick: int) -> list[dict[str, Any]]:
         dropped = self.dropped_messages

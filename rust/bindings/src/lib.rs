@@ -23,7 +23,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<precondition::Precondition>()?;
     m.add_class::<world::World>()?;
     m.add_class::<telemetry::TelemetryRecorder>()?;
-    m.add_class::<telemetry::TelemetryFrame>()?;
     m.add_class::<telemetry::TelemetryEncoder>()?;
     m.add("ATTENDANCE_STATES", townlet_core::telemetry::ATTENDANCE_STATES.to_vec())?;
     m.add("TELEMETRY_SCHEMA_VERSION", townlet_core::telemetry::SCHEMA_VERSION)?;

@@ -1,99 +1,24 @@
 //! Telemetry frames and payload encoding: the Python face of `townlet_core::telemetry`.
 //!
-//! `TelemetryRecorder.capture` runs on the tick thread (one call, a few
-//! microseconds); `TelemetryEncoder.encode` runs on the telemetry worker
-//! with the GIL released, so building and writing payloads does not hold
-//! up the tick thread.
+//! `TelemetryRecorder.capture` runs on the tick thread: one call that
+//! copies the tick into a queue shared with a `TelemetryEncoder`. The
+//! telemetry worker takes a chunk of queued ticks (`take`), adds the
+//! Python-side parts of the few that have any, and encodes the whole chunk
+//! with the GIL released (`encode_taken`), so the worker hardly holds the
+//! GIL the tick thread needs.
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
-use townlet_core::telemetry::{Encoder, Frame, FrameEvent, Labels, Names, Plan, Row, Table, N_COLUMNS};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use townlet_core::telemetry::{Encoder, Frame, FrameEvent, Labels, Names, Plan, Row, Table, NO_UID, N_COLUMNS};
 use townlet_core::tick::EVENT_KINDS;
 
 use crate::world::World;
-
-/// One published tick as captured on the tick thread (consumed by `TelemetryEncoder.encode`).
-#[pyclass(module = "townlet._core")]
-pub struct TelemetryFrame {
-    inner: Option<Frame>,
-    tick: u64,
-    detail: bool,
-    population: usize,
-    narratable: bool,
-}
-
-impl TelemetryFrame {
-    fn wrap(frame: Frame, narrated: u32) -> TelemetryFrame {
-        TelemetryFrame {
-            tick: frame.tick,
-            detail: frame.detail,
-            population: frame.uids.len(),
-            narratable: frame.events.iter().any(|e| narrated & (1 << e.kind) != 0),
-            inner: Some(frame),
-        }
-    }
-}
-
-#[pymethods]
-impl TelemetryFrame {
-    /// A frame from explicit values (tools and tests): `uids` and an
-    /// `(agents, 14)` int64 matrix of quantised columns.
-    #[staticmethod]
-    #[pyo3(signature = (tick, uids, rows, detail=true))]
-    fn from_rows(tick: u64, uids: Vec<u64>, rows: PyReadonlyArray2<'_, i64>, detail: bool) -> PyResult<Self> {
-        if rows.shape() != [uids.len(), N_COLUMNS] {
-            return Err(PyValueError::new_err(format!(
-                "rows must be ({}, {N_COLUMNS}), got {:?}",
-                uids.len(),
-                rows.shape()
-            )));
-        }
-        let flat = rows.as_array();
-        let rows: Vec<Row> = flat.outer_iter().map(|r| std::array::from_fn(|c| r[c])).collect();
-        let frame = Frame {
-            tick,
-            uids,
-            rows,
-            detail,
-            events: Vec::new(),
-            timings: Vec::new(),
-        };
-        Ok(TelemetryFrame::wrap(frame, 0))
-    }
-
-    /// The tick captured.
-    #[getter]
-    fn tick(&self) -> u64 {
-        self.tick
-    }
-
-    /// Whether wallets, jobs and attendance were sampled.
-    #[getter]
-    fn detail(&self) -> bool {
-        self.detail
-    }
-
-    /// Live agents captured.
-    #[getter]
-    fn population(&self) -> usize {
-        self.population
-    }
-
-    /// Whether it holds events of a narrated kind.
-    #[getter]
-    fn narratable(&self) -> bool {
-        self.narratable
-    }
-
-    /// Whether it was encoded already.
-    #[getter]
-    fn consumed(&self) -> bool {
-        self.inner.is_none()
-    }
-}
 
 fn kind_mask(kinds: &[String]) -> PyResult<u32> {
     let mut mask = 0u32;
@@ -111,13 +36,54 @@ fn kind_mask(kinds: &[String]) -> PyResult<u32> {
     Ok(mask)
 }
 
-/// Captures telemetry frames on the tick thread.
+/// A queued tick (or failed tick) waiting for the worker.
+enum Item {
+    Frame {
+        frame: Frame,
+        extras: Option<Py<PyAny>>,
+        narratable: bool,
+    },
+    Failure {
+        tick: u64,
+        info: Py<PyAny>,
+    },
+}
+
+/// The queue between the tick thread and the worker.
+struct Inbox {
+    items: VecDeque<Item>,
+    max_pending: usize,
+    dropped: u64,
+}
+
+type Shared = Arc<Mutex<Inbox>>;
+
+fn lock(inbox: &Shared) -> MutexGuard<'_, Inbox> {
+    // A panic while holding the lock leaves the queue consistent (pushes and pops only).
+    inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Inbox {
+    /// Queues an item, dropping the oldest past `max_pending`; returns the depth.
+    fn push(&mut self, item: Item) -> usize {
+        while self.items.len() >= self.max_pending {
+            self.items.pop_front();
+            self.dropped += 1;
+        }
+        self.items.push_back(item);
+        self.items.len()
+    }
+}
+
+/// Captures telemetry frames on the tick thread into a queue (drop-oldest
+/// past `max_pending`) that a `TelemetryEncoder` built on it consumes.
 ///
 /// It remembers the population of the last capture (a change forces the
 /// detail columns) and the events of ticks held back between published
 /// ticks (`hold`).
 #[pyclass(module = "townlet._core")]
 pub struct TelemetryRecorder {
+    inbox: Shared,
     last_uids: Vec<u64>,
     pending: Vec<FrameEvent>,
     narrated: u32,
@@ -125,49 +91,105 @@ pub struct TelemetryRecorder {
 
 #[pymethods]
 impl TelemetryRecorder {
-    /// `narrated`: core event kinds a narration template reads (frames
-    /// holding one say so in `narratable`).
+    /// `narrated`: core event kinds a narration template reads (the worker
+    /// hands those to Python); `max_pending`: queued ticks before the
+    /// oldest is dropped.
     #[new]
-    #[pyo3(signature = (narrated=Vec::new()))]
-    fn new(narrated: Vec<String>) -> PyResult<Self> {
+    #[pyo3(signature = (narrated=Vec::new(), max_pending=1024))]
+    fn new(narrated: Vec<String>, max_pending: usize) -> PyResult<Self> {
+        if max_pending == 0 {
+            return Err(PyValueError::new_err("max_pending must be at least 1"));
+        }
         Ok(TelemetryRecorder {
+            inbox: Arc::new(Mutex::new(Inbox {
+                items: VecDeque::new(),
+                max_pending,
+                dropped: 0,
+            })),
             last_uids: Vec::new(),
             pending: Vec::new(),
             narrated: kind_mask(&narrated)?,
         })
     }
 
-    /// The frame of `world` after its latest step: every live agent, the
-    /// step's events (after any held ones), and `timings` (stage name ->
-    /// seconds). Wallets, jobs and attendance are sampled when `detail` is
-    /// set or the population changed since the last capture.
+    /// Queues the frame of `world` after its latest step: every live agent,
+    /// the step's events (after any held ones), `timings` (stage name ->
+    /// seconds) and `extras` (any Python object the worker's planner reads).
+    /// Wallets, jobs and attendance are sampled when `detail` is set or the
+    /// population changed since the last capture. Returns the queue depth.
+    #[pyo3(signature = (world, tick, detail, timings, extras=None))]
     fn capture(
         &mut self,
         world: PyRef<'_, World>,
         tick: u64,
         detail: bool,
         timings: &Bound<'_, PyDict>,
-    ) -> PyResult<TelemetryFrame> {
-        let mut frame = Frame::capture(&world.inner, tick, detail, &self.last_uids);
-        if frame.uids != self.last_uids {
-            self.last_uids.clone_from(&frame.uids);
-        }
-        let mut events = std::mem::take(&mut self.pending);
-        events.extend_from_slice(&world.frame_events);
-        frame.events = events;
-        frame.timings.reserve(timings.len());
-        for (stage, seconds) in timings.iter() {
-            frame.timings.push((
-                stage.cast::<PyString>()?.to_str()?.to_owned(),
-                seconds.extract::<f64>()?,
-            ));
-        }
-        Ok(TelemetryFrame::wrap(frame, self.narrated))
+        extras: Option<Py<PyAny>>,
+    ) -> PyResult<usize> {
+        let frame = self.frame(&world, tick, detail, timings)?;
+        let narratable = frame.events.iter().any(|e| self.narrated & (1 << e.kind) != 0);
+        Ok(lock(&self.inbox).push(Item::Frame {
+            frame,
+            extras,
+            narratable,
+        }))
+    }
+
+    /// Queues a frame from explicit values (tools and tests): `uids` and an
+    /// `(agents, 14)` int64 matrix of quantised values. Returns the queue depth.
+    #[pyo3(signature = (tick, uids, rows, detail=true, extras=None))]
+    fn push_rows(
+        &mut self,
+        tick: u64,
+        uids: Vec<u64>,
+        rows: PyReadonlyArray2<'_, i64>,
+        detail: bool,
+        extras: Option<Py<PyAny>>,
+    ) -> PyResult<usize> {
+        let rows = rows_of(&uids, &rows)?;
+        let frame = Frame {
+            tick,
+            uids,
+            rows,
+            detail,
+            events: Vec::new(),
+            timings: Vec::new(),
+        };
+        Ok(lock(&self.inbox).push(Item::Frame {
+            frame,
+            extras,
+            narratable: false,
+        }))
+    }
+
+    /// Queues a failed tick (`info` is read by the worker's planner). Returns the queue depth.
+    fn fail(&mut self, tick: u64, info: Py<PyAny>) -> usize {
+        lock(&self.inbox).push(Item::Failure { tick, info })
     }
 
     /// Holds the events of `world`'s latest step for the next capture (a tick that is not published).
     fn hold(&mut self, world: PyRef<'_, World>) {
         self.pending.extend_from_slice(&world.frame_events);
+    }
+
+    /// Ticks queued.
+    #[getter]
+    fn depth(&self) -> usize {
+        lock(&self.inbox).items.len()
+    }
+
+    /// Ticks dropped because the queue was full.
+    #[getter]
+    fn dropped(&self) -> u64 {
+        lock(&self.inbox).dropped
+    }
+
+    /// Empties the queue; returns how many ticks it held.
+    fn clear(&self) -> usize {
+        let mut inbox = lock(&self.inbox);
+        let n = inbox.items.len();
+        inbox.items.clear();
+        n
     }
 
     /// The uids of the last capture and the held events, as plain lists.
@@ -177,15 +199,7 @@ impl TelemetryRecorder {
         let held: Vec<(u64, u8, Option<u64>, i32, f32)> = self
             .pending
             .iter()
-            .map(|e| {
-                (
-                    e.tick,
-                    e.kind,
-                    (e.uid != townlet_core::telemetry::NO_UID).then_some(e.uid),
-                    e.object,
-                    e.value,
-                )
-            })
+            .map(|e| (e.tick, e.kind, (e.uid != NO_UID).then_some(e.uid), e.object, e.value))
             .collect();
         d.set_item("held", held)?;
         Ok(d)
@@ -201,7 +215,7 @@ impl TelemetryRecorder {
             pending.push(FrameEvent {
                 tick,
                 kind,
-                uid: uid.unwrap_or(townlet_core::telemetry::NO_UID),
+                uid: uid.unwrap_or(NO_UID),
                 object,
                 value,
             });
@@ -212,31 +226,88 @@ impl TelemetryRecorder {
     }
 }
 
-type PlanTuple = (bool, u64, Option<String>, Option<String>, Option<String>);
+impl TelemetryRecorder {
+    fn frame(&mut self, world: &World, tick: u64, detail: bool, timings: &Bound<'_, PyDict>) -> PyResult<Frame> {
+        let mut frame = Frame::capture(&world.inner, tick, detail, &self.last_uids);
+        if frame.uids != self.last_uids {
+            self.last_uids.clone_from(&frame.uids);
+        }
+        let mut events = std::mem::take(&mut self.pending);
+        events.extend_from_slice(&world.frame_events);
+        frame.events = events;
+        frame.timings.reserve(timings.len());
+        for (stage, seconds) in timings.iter() {
+            frame.timings.push((
+                stage.cast::<PyString>()?.to_str()?.to_owned(),
+                seconds.extract::<f64>()?,
+            ));
+        }
+        Ok(frame)
+    }
+}
 
-/// Turns frames into payload lines (schema 0.2.0) on the telemetry worker.
+fn rows_of(uids: &[u64], rows: &PyReadonlyArray2<'_, i64>) -> PyResult<Vec<Row>> {
+    if rows.shape() != [uids.len(), N_COLUMNS] {
+        return Err(PyValueError::new_err(format!(
+            "rows must be ({}, {N_COLUMNS}), got {:?}",
+            uids.len(),
+            rows.shape()
+        )));
+    }
+    Ok(rows
+        .as_array()
+        .outer_iter()
+        .map(|r| std::array::from_fn(|c| r[c]))
+        .collect())
+}
+
+/// The Python-side parts of one taken item: `(head, events, console_results)`.
+type PartsTuple = (Option<String>, Option<String>, Option<String>);
+
+/// A taken item with its place in the stream.
+struct Taken {
+    item: Item,
+    seq: u64,
+    snapshot: bool,
+}
+
+/// Turns the queued ticks of a `TelemetryRecorder` into payload lines
+/// (schema 0.2.0) on the telemetry worker.
 ///
-/// It keeps the last published agents: a diff is taken against the frame
-/// encoded before it. `privacy_key` (at most 64 bytes) publishes agent ids
-/// as keyed hashes (`anon_` + 12 hex digits).
+/// It owns the stream's sequence number, the snapshot cadence and the last
+/// published agents (a diff is taken against the frame encoded before it).
+/// `privacy_key` (at most 64 bytes) publishes agent ids as keyed hashes
+/// (`anon_` + 12 hex digits).
 #[pyclass(module = "townlet._core")]
 pub struct TelemetryEncoder {
     inner: Encoder,
+    inbox: Shared,
     narrated: u32,
+    snapshot_every: u64,
+    seq: u64,
+    resync: bool,
+    /// Whether a frame was taken since the published state was last reset.
+    planned: bool,
+    taken: Vec<Taken>,
 }
 
 #[pymethods]
 impl TelemetryEncoder {
     #[new]
-    #[pyo3(signature = (job_names, object_ids, privacy_key=None, narrated=Vec::new()))]
+    #[pyo3(signature = (recorder, job_names, object_ids, privacy_key=None, narrated=Vec::new(), snapshot_every=1000))]
     fn new(
+        recorder: PyRef<'_, TelemetryRecorder>,
         job_names: Vec<String>,
         object_ids: Vec<String>,
         privacy_key: Option<Vec<u8>>,
         narrated: Vec<String>,
+        snapshot_every: u64,
     ) -> PyResult<Self> {
         if privacy_key.as_ref().is_some_and(|k| k.len() > 64) {
             return Err(PyValueError::new_err("privacy_key is at most 64 bytes"));
+        }
+        if snapshot_every == 0 {
+            return Err(PyValueError::new_err("snapshot_every must be at least 1"));
         }
         Ok(TelemetryEncoder {
             inner: Encoder::new(
@@ -246,82 +317,144 @@ impl TelemetryEncoder {
                 },
                 Names::new(privacy_key),
             ),
+            inbox: Arc::clone(&recorder.inbox),
             narrated: kind_mask(&narrated)?,
+            snapshot_every,
+            seq: 0,
+            resync: true,
+            planned: false,
+            taken: Vec::new(),
         })
     }
 
-    /// One payload line (newline-terminated) per frame, in order, with the GIL
-    /// released. Each plan is `(snapshot, seq, head, events, console_results)`:
-    /// `head` adds top-level members (`"key":value,...`), `events` adds
-    /// events after the core ones (`{...},{...}`), `console_results` is a
-    /// JSON array (default `[]`). A frame can be encoded once.
-    fn encode(
-        &mut self,
-        py: Python<'_>,
-        frames: Vec<PyRefMut<'_, TelemetryFrame>>,
-        plans: Vec<PlanTuple>,
-    ) -> PyResult<Vec<String>> {
-        if frames.len() != plans.len() {
-            return Err(PyValueError::new_err(format!(
-                "{} frame(s) but {} plan(s)",
-                frames.len(),
-                plans.len()
-            )));
+    /// Takes up to `limit` queued items and gives each its sequence number
+    /// and kind (a snapshot first, every `snapshot_every` ticks and after a
+    /// resync; else a diff; or a failure). Returns the items that need
+    /// Python-side parts, as `(index, tick, kind, extras, narratable)`:
+    /// kind is `snapshot`, `diff` or `failure`; `extras` is what was queued
+    /// with the tick (the failure's info for a failure); `narratable` lists
+    /// the tick's core events of narrated kinds as published event dicts.
+    /// Ticks with no extras, no narrated event and no snapshot due are left
+    /// out: the core encodes them whole.
+    fn take<'py>(&mut self, py: Python<'py>, limit: usize) -> PyResult<Bound<'py, PyList>> {
+        if !self.taken.is_empty() {
+            return Err(PyRuntimeError::new_err(
+                "encode_taken (or discard_taken) the items taken first",
+            ));
         }
-        if frames.iter().any(|f| f.inner.is_none()) {
-            return Err(PyRuntimeError::new_err("a telemetry frame can be encoded only once"));
+        let items: Vec<Item> = {
+            let mut inbox = lock(&self.inbox);
+            let n = limit.min(inbox.items.len());
+            inbox.items.drain(..n).collect()
+        };
+        let out = PyList::empty(py);
+        for item in items {
+            let index = self.taken.len();
+            let seq = self.seq;
+            self.seq += 1;
+            match &item {
+                Item::Failure { tick, info } => {
+                    let entry = (index, *tick, "failure", info.clone_ref(py), py.None());
+                    out.append(entry.into_pyobject(py)?)?;
+                    self.taken.push(Taken {
+                        item,
+                        seq,
+                        snapshot: false,
+                    });
+                }
+                Item::Frame {
+                    frame,
+                    extras,
+                    narratable,
+                } => {
+                    let snapshot = self.resync || !self.planned || frame.tick % self.snapshot_every == 0;
+                    self.resync = false;
+                    self.planned = true;
+                    if snapshot || extras.is_some() || *narratable {
+                        let events = if *narratable {
+                            self.narratable_events(py, frame)?.into_any()
+                        } else {
+                            py.None().into_bound(py)
+                        };
+                        let extras = extras.as_ref().map_or_else(|| py.None(), |e| e.clone_ref(py));
+                        let kind = if snapshot { "snapshot" } else { "diff" };
+                        let entry = PyTuple::new(
+                            py,
+                            [
+                                index.into_pyobject(py)?.into_any(),
+                                frame.tick.into_pyobject(py)?.into_any(),
+                                PyString::new(py, kind).into_any(),
+                                extras.into_bound(py),
+                                events,
+                            ],
+                        )?;
+                        out.append(entry)?;
+                    }
+                    self.taken.push(Taken { item, seq, snapshot });
+                }
+            }
         }
-        let mut taken: Vec<Frame> = Vec::with_capacity(frames.len());
-        for mut f in frames {
-            taken.extend(f.inner.take());
-        }
-        let plans: Vec<Plan> = plans
-            .into_iter()
-            .map(|(snapshot, seq, head, events, results)| Plan {
-                snapshot,
-                seq,
+        Ok(out)
+    }
+
+    /// Encodes every taken item, in order, with the GIL released; `parts`
+    /// maps an item's index to its Python-side parts `(head, events,
+    /// console_results)`: `head` adds top-level members (`"key":value,...`),
+    /// `events` adds events after the core ones (`{...},{...}`),
+    /// `console_results` is a JSON array (default `[]`). Returns the
+    /// newline-terminated payload lines and each line's tick.
+    #[pyo3(signature = (parts=HashMap::new()))]
+    fn encode_taken(&mut self, py: Python<'_>, mut parts: HashMap<usize, PartsTuple>) -> (Vec<String>, Vec<u64>) {
+        let mut work: Vec<(Option<Frame>, u64, Plan)> = Vec::with_capacity(self.taken.len());
+        for (index, taken) in std::mem::take(&mut self.taken).into_iter().enumerate() {
+            let (head, events, results) = parts.remove(&index).unwrap_or((None, None, None));
+            let plan = Plan {
+                snapshot: taken.snapshot,
+                seq: taken.seq,
                 head,
                 events,
                 results,
-            })
-            .collect();
+            };
+            // Python objects are released here, with the GIL held.
+            match taken.item {
+                Item::Frame { frame, .. } => work.push((Some(frame), 0, plan)),
+                Item::Failure { tick, .. } => work.push((None, tick, plan)),
+            }
+        }
         let encoder = &mut self.inner;
-        Ok(py.detach(move || {
-            taken
-                .into_iter()
-                .zip(&plans)
-                .map(|(frame, plan)| {
-                    let mut line = String::with_capacity(2048);
-                    encoder.encode(frame, plan, &mut line);
-                    line.push('\n');
-                    line
-                })
-                .collect()
-        }))
+        py.detach(move || {
+            let mut lines = Vec::with_capacity(work.len());
+            let mut ticks = Vec::with_capacity(work.len());
+            for (frame, tick, plan) in work {
+                let mut line = String::with_capacity(2048);
+                if let Some(frame) = frame {
+                    ticks.push(frame.tick);
+                    encoder.encode(frame, &plan, &mut line);
+                } else {
+                    ticks.push(tick);
+                    Encoder::encode_failure(plan.seq, tick, plan.head.as_deref(), &mut line);
+                }
+                line.push('\n');
+                lines.push(line);
+            }
+            (lines, ticks)
+        })
     }
 
-    /// The frame's events of narrated kinds, as published event dicts
-    /// (`kind`, `tick`, `agent_id`, `object`, `value`), for the narrator.
-    fn narratable<'py>(&mut self, py: Python<'py>, frame: PyRef<'_, TelemetryFrame>) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        let Some(inner) = frame.inner.as_ref() else {
-            return Err(PyRuntimeError::new_err("the telemetry frame was encoded already"));
-        };
-        for e in inner.events.iter().filter(|e| self.narrated & (1 << e.kind) != 0) {
-            let (kind, tick, agent, object, value) = self.inner.describe(e);
-            let d = PyDict::new(py);
-            d.set_item("kind", kind)?;
-            d.set_item("tick", tick)?;
-            if let Some(agent) = agent {
-                d.set_item("agent_id", agent)?;
-            }
-            if let Some(object) = object {
-                d.set_item("object", object)?;
-            }
-            d.set_item("value", value)?;
-            out.append(d)?;
-        }
-        Ok(out)
+    /// The tick of the first item taken and not yet encoded (None when none).
+    #[getter]
+    fn first_taken_tick(&self) -> Option<u64> {
+        self.taken.first().map(|t| match &t.item {
+            Item::Frame { frame, .. } => frame.tick,
+            Item::Failure { tick, .. } => *tick,
+        })
+    }
+
+    /// Drops the taken items unencoded (after a failure); returns how many there were.
+    fn discard_taken(&mut self) -> usize {
+        let n = self.taken.len();
+        self.taken.clear();
+        n
     }
 
     /// The published id of an agent uid.
@@ -333,6 +466,28 @@ impl TelemetryEncoder {
     #[getter]
     fn hashed(&self) -> bool {
         self.inner.names.hashed()
+    }
+
+    /// The next payload's sequence number.
+    #[getter]
+    fn get_seq(&self) -> u64 {
+        self.seq
+    }
+
+    #[setter]
+    fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
+    /// Whether the next frame is sent as a snapshot (set after a loss or on request).
+    #[getter]
+    fn get_resync(&self) -> bool {
+        self.resync
+    }
+
+    #[setter]
+    fn set_resync(&mut self, resync: bool) {
+        self.resync = resync;
     }
 
     /// Whether anything was published yet (a diff needs a published state).
@@ -358,21 +513,35 @@ impl TelemetryEncoder {
     fn set_table(&mut self, uids: Option<Vec<u64>>, rows: Option<PyReadonlyArray2<'_, i64>>) -> PyResult<()> {
         let (Some(uids), Some(rows)) = (uids, rows) else {
             self.inner.table = None;
+            self.planned = false;
             return Ok(());
         };
-        if rows.shape() != [uids.len(), N_COLUMNS] {
-            return Err(PyValueError::new_err(format!(
-                "rows must be ({}, {N_COLUMNS}), got {:?}",
-                uids.len(),
-                rows.shape()
-            )));
-        }
-        let rows: Vec<Row> = rows
-            .as_array()
-            .outer_iter()
-            .map(|r| std::array::from_fn(|c| r[c]))
-            .collect();
+        let rows = rows_of(&uids, &rows)?;
         self.inner.table = Some(Table { uids, rows });
+        self.planned = true;
         Ok(())
+    }
+}
+
+impl TelemetryEncoder {
+    /// The frame's events of narrated kinds as published event dicts (`kind`,
+    /// `tick`, `agent_id`, `object`, `value`), for the narrator.
+    fn narratable_events<'py>(&mut self, py: Python<'py>, frame: &Frame) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for e in frame.events.iter().filter(|e| self.narrated & (1 << e.kind) != 0) {
+            let (kind, tick, agent, object, value) = self.inner.describe(e);
+            let d = PyDict::new(py);
+            d.set_item("kind", kind)?;
+            d.set_item("tick", tick)?;
+            if let Some(agent) = agent {
+                d.set_item("agent_id", agent)?;
+            }
+            if let Some(object) = object {
+                d.set_item("object", object)?;
+            }
+            d.set_item("value", value)?;
+            out.append(d)?;
+        }
+        Ok(out)
     }
 }

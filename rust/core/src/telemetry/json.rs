@@ -57,9 +57,7 @@ pub fn write_int(out: &mut String, v: i64) {
     if v < 0 {
         out.push('-');
     }
-    for &b in &buf[i..] {
-        out.push(char::from(b));
-    }
+    out.push_str(std::str::from_utf8(&buf[i..]).expect("ASCII digits"));
 }
 
 /// Writes `q / 10^decimals` (decimals 1 to 6) as JSON, exactly as
@@ -94,9 +92,7 @@ pub fn write_fixed(out: &mut String, q: i64, decimals: u32) {
         *slot = b'0' + (frac % 10) as u8;
         frac /= 10;
     }
-    for &b in &buf[..width as usize] {
-        out.push(char::from(b));
-    }
+    out.push_str(std::str::from_utf8(&buf[..width as usize]).expect("ASCII digits"));
 }
 
 #[cfg(test)]

@@ -160,12 +160,34 @@ fn money(v: f64) -> i64 {
     (v * MONEY_SCALE).round_ties_even() as i64
 }
 
+/// A fast hasher for uid keys (uids are dense counters; no untrusted input).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UidHasher(u64);
+
+impl std::hash::Hasher for UidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type UidMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<UidHasher>>;
+
 /// How published ids are made from uids: `agent_<uid>`, or in privacy
 /// mode `anon_` plus the hex of a 6-byte keyed `BLAKE2b` of that id.
 #[derive(Debug, Clone, Default)]
 pub struct Names {
     key: Option<Vec<u8>>,
-    cache: HashMap<u64, String>,
+    cache: UidMap<String>,
 }
 
 impl Names {
@@ -173,7 +195,7 @@ impl Names {
     pub fn new(key: Option<Vec<u8>>) -> Names {
         Names {
             key,
-            cache: HashMap::new(),
+            cache: UidMap::default(),
         }
     }
 
@@ -222,7 +244,7 @@ pub struct Table {
 }
 
 impl Table {
-    fn index(&self) -> HashMap<u64, usize> {
+    fn index(&self) -> UidMap<usize> {
         self.uids.iter().enumerate().map(|(i, &u)| (u, i)).collect()
     }
 }
@@ -348,6 +370,21 @@ impl Encoder {
         }
         out.push_str("}}");
         self.table = Some(table);
+    }
+
+    /// Appends a `failure` payload (without a newline): `head` holds its
+    /// further members (`"failure":{...}`). The published state is untouched.
+    pub fn encode_failure(seq: u64, tick: u64, head: Option<&str>, out: &mut String) {
+        out.push_str("{\"schema_version\":\"");
+        out.push_str(SCHEMA_VERSION);
+        out.push_str("\",\"kind\":\"failure\"");
+        push_int(out, ",\"seq\":", seq);
+        push_int(out, ",\"tick\":", tick);
+        if let Some(head) = head.filter(|h| !h.is_empty()) {
+            out.push(',');
+            out.push_str(head);
+        }
+        out.push('}');
     }
 
     /// Fills the frame's detail columns from the published table (zeros for unknown agents).
