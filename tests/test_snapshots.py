@@ -15,6 +15,7 @@ from townlet.cli import app
 from townlet.config import SimulationConfig, load_config
 from townlet.console import ConsoleCommand, create_console_router
 from townlet.core.sim_loop import SimulationLoop, TickFailure
+from townlet.core.timing import STAGES
 from townlet.errors import SnapshotError, TickError
 from townlet.paths import BUNDLED_CONFIGS
 from townlet.policy import ScriptedPolicy
@@ -254,8 +255,14 @@ INJECTIONS = {
     "lifecycle": _break(lambda loop: loop.lifecycle, "evaluate"),
     "rewards": _break(lambda loop: loop.reward_guard, "finalise"),
     "observations": _break(lambda loop: loop._builder, "build"),
+    "scheduler": _break(lambda loop: loop.perturbations, "step"),
+    "stability": _break(lambda loop: loop.stability, "observe"),
     "telemetry": _break(lambda loop: loop.telemetry, "publish_tick"),
 }
+
+
+def test_every_tick_stage_has_a_crash_injection() -> None:
+    assert set(INJECTIONS) == set(STAGES)
 
 
 @pytest.mark.parametrize("stage", list(INJECTIONS))
