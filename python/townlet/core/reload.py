@@ -16,6 +16,7 @@ queues), and every config key outside :data:`HOT_KEYS`.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -248,7 +249,7 @@ def reload_perturbations(
     return result
 
 
-class _FileWatcher:
+class _FileWatcher(ABC):
     """Polls some files every ``every_ticks`` ticks and reloads when their stamps change.
 
     A poll costs one ``stat`` per file. A refused reload is reported as the
@@ -265,11 +266,13 @@ class _FileWatcher:
         self.reloads = 0
         self.refusals = 0
 
+    @abstractmethod
     def _files(self) -> list[Path]:
-        raise NotImplementedError
+        """The files watched."""
 
+    @abstractmethod
     def _reload(self) -> ReloadResult:
-        raise NotImplementedError
+        """Reloads them (``ReloadError`` when refused)."""
 
     def _read_stamps(self) -> dict[Path, tuple[int, int]]:
         stamps = {}
