@@ -563,8 +563,9 @@ class PerturbationScheduler:
             self._day = day
             self._starts_today = 0
             self._cooldowns = {a: t for a, t in self._cooldowns.items() if t > now}
-        self._end_due(now)
-        if self.random_enabled(now) and now >= self._planned_through:
+        if self._active:
+            self._end_due(now)
+        if now >= self._planned_through and self.random_enabled(now):
             self._plan_random(now)
         while self._queue and self._queue[0].start <= now:
             self._start(self._queue.pop(0), now)
