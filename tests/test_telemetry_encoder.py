@@ -193,3 +193,33 @@ def test_misuse_gets_clear_errors() -> None:
         _Stream(key=b"k" * 65)
     with pytest.raises(ValueError, match="max_pending"):
         _core.TelemetryRecorder([], 0)
+
+
+def test_a_part_that_cannot_be_serialised_is_left_out_and_a_snapshot_follows() -> None:
+    from townlet.telemetry.capture import FrameExtras
+    from townlet.telemetry.narration import Narrator
+    from townlet.telemetry.payloads import PayloadBuilder
+
+    recorder = _core.TelemetryRecorder([])
+    builder = PayloadBuilder(
+        recorder=recorder,
+        job_names=(),
+        object_ids=(),
+        hasher=IdHasher(),
+        narrator=Narrator(),
+        snapshot_every=1000,
+        config_id="t",
+    )
+    rows = np.zeros((1, N_COLUMNS), dtype=np.int64)
+    bad = FrameExtras([{"kind": "odd", "tick": 1, "value": float("nan")}], [], None)
+    for tick, extras in ((0, None), (1, bad)):
+        recorder.push_rows(tick, [1], rows, True, extras)
+    lines, ticks = builder.build_lines(10)
+    recorder.push_rows(2, [1], rows)
+    later, _ = builder.build_lines(10)
+    payloads = [json.loads(line) for line in lines + later]
+    assert ticks == [0, 1]
+    assert [p["kind"] for p in payloads] == ["snapshot", "diff", "snapshot"], "the next batch resyncs"
+    assert payloads[1]["events"] == []
+    assert builder.unserialisable == 1
+    assert "not serialisable" in str(builder.last_error)

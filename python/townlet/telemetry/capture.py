@@ -115,7 +115,7 @@ class FrameCapture:
 
 
 def town_sections(loop: SimulationLoop, kpis: bool = True) -> dict[str, Any]:
-    """The town-wide inputs of the published state, sampled now (cheap; :func:`format_sections` formats).
+    """The town-wide inputs of the published state, sampled now (cheap; :class:`SectionFormatter` formats).
 
     Stock is read for the grocers and cafes. ``kpis=False`` leaves the KPIs
     of the day in progress out (they read every agent's wages; the publisher
@@ -147,11 +147,6 @@ def town_sections(loop: SimulationLoop, kpis: bool = True) -> dict[str, Any]:
     return raw
 
 
-def format_sections(raw: dict[str, Any]) -> dict[str, Any]:
-    """The published town sections from :func:`town_sections` output (no ``None`` anywhere)."""
-    return SectionFormatter().format(raw)
-
-
 #: Each published section and the :func:`town_sections` keys it is made from.
 SECTION_INPUTS: dict[str, tuple[str, ...]] = {
     "population": ("population",),
@@ -179,7 +174,7 @@ class SectionFormatter:
         self._out: dict[str, Any] = {}
 
     def format(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """The published sections of ``raw`` (see :func:`format_sections`)."""
+        """The published town sections of :func:`town_sections` output (no ``None`` anywhere)."""
         out: dict[str, Any] = {}
         for section, keys in SECTION_INPUTS.items():
             inputs = tuple(raw[k] for k in keys)

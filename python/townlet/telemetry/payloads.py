@@ -53,7 +53,6 @@ STATE_KEYS = (
     "slowest_ticks",
 )
 SECTION_KEYS = tuple(k for k in STATE_KEYS if k != "agents")
-NEEDS = ("hunger", "hygiene", "energy")
 #: Columns of a quantised agent row (``TelemetryEncoder.table``).
 N_COLUMNS = 14
 
@@ -218,7 +217,9 @@ class PayloadBuilder:
         A snapshot is sent first, when due (``snapshot_every``) and after a
         loss; otherwise a diff. ``health`` is called for payloads that carry
         health (snapshots and ticks with town sections); ``alerts(tick)``
-        adds events to the first payload.
+        adds events to the first payload. A Python-side part that cannot be
+        serialised (a NaN) is left out of its payload and counted in
+        ``unserialisable``; the next batch starts with a snapshot.
         """
         encoder = self.encoder
         parts: dict[int, Parts] = {}

@@ -81,6 +81,7 @@ class TelemetryWorker:
         self.dropped_after_halt = 0
         self._warned_drops = 0
         self._flush_every = self.buffer.flush_interval_ticks
+        self._max_pending = self.buffer.max_pending
         # Written by the worker thread only.
         self.lost_payloads = 0
         self.payloads_sent = 0
@@ -112,7 +113,7 @@ class TelemetryWorker:
         """Called after the tick path queued a tick (``depth``: the queue now); wakes the thread."""
         if depth >= self._flush_every and not self._wake.is_set():
             self._wake.set()
-        if depth >= self.buffer.max_pending:
+        if depth >= self._max_pending:
             dropped = self.dropped_frames
             if dropped >= self._warned_drops + (1000 if self._warned_drops else 1):
                 self._warned_drops = dropped

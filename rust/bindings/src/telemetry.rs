@@ -7,13 +7,13 @@
 //! with the GIL released (`encode_taken`), so the worker hardly holds the
 //! GIL the tick thread needs.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
-
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use townlet_core::telemetry::{Encoder, Frame, FrameEvent, Labels, Names, Plan, Row, Table, NO_UID, N_COLUMNS};
 use townlet_core::tick::EVENT_KINDS;
@@ -87,6 +87,8 @@ pub struct TelemetryRecorder {
     last_uids: Vec<u64>,
     pending: Vec<FrameEvent>,
     narrated: u32,
+    /// Stage names of the latest capture, in order.
+    stages: Vec<Arc<str>>,
 }
 
 #[pymethods]
@@ -109,6 +111,7 @@ impl TelemetryRecorder {
             last_uids: Vec::new(),
             pending: Vec::new(),
             narrated: kind_mask(&narrated)?,
+            stages: Vec::new(),
         })
     }
 
@@ -236,11 +239,16 @@ impl TelemetryRecorder {
         events.extend_from_slice(&world.frame_events);
         frame.events = events;
         frame.timings.reserve(timings.len());
-        for (stage, seconds) in timings.iter() {
-            frame.timings.push((
-                stage.cast::<PyString>()?.to_str()?.to_owned(),
-                seconds.extract::<f64>()?,
-            ));
+        for (i, (stage, seconds)) in timings.iter().enumerate() {
+            let name = stage.cast::<PyString>()?.to_str()?;
+            // Stage names repeat every tick: reuse the stored name instead of allocating one.
+            if self.stages.get(i).is_none_or(|known| &**known != name) {
+                self.stages.truncate(i);
+                self.stages.push(Arc::from(name));
+            }
+            frame
+                .timings
+                .push((Arc::clone(&self.stages[i]), seconds.extract::<f64>()?));
         }
         Ok(frame)
     }

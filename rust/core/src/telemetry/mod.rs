@@ -18,6 +18,7 @@ mod blake2b;
 mod json;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub use blake2b::blake2b;
 use json::{write_f64, write_fixed, write_int, write_str};
@@ -105,8 +106,8 @@ pub struct Frame {
     /// Whether the detail columns (wallet, job, attendance) were sampled.
     pub detail: bool,
     pub events: Vec<FrameEvent>,
-    /// Stage name and seconds.
-    pub timings: Vec<(String, f64)>,
+    /// Stage name and seconds (names are shared from frame to frame).
+    pub timings: Vec<(Arc<str>, f64)>,
 }
 
 impl Frame {
