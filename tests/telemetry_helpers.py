@@ -32,13 +32,13 @@ class RecordingTransport:
     def connected(self) -> bool:
         return not self.closed
 
-    def send(self, lines: list[str]) -> None:
+    def send(self, data: bytes) -> None:
         if self.delay:
             time.sleep(self.delay)
         if self.fail:
             raise RuntimeError("boom: the collector is down")
         with self._lock:
-            self.lines.extend(lines)
+            self.lines.extend(data.decode("utf-8").splitlines(keepends=True))
 
     def reset(self) -> None:
         self.resets += 1

@@ -25,7 +25,7 @@ class _Stream:
     """A recorder and an encoder on its queue."""
 
     def __init__(self, jobs: tuple[str, ...] = (), objects: tuple[str, ...] = (), key: bytes | None = None):
-        self.recorder = _core.TelemetryRecorder([])
+        self.recorder = _core.TelemetryRecorder()
         self.encoder = _core.TelemetryEncoder(self.recorder, list(jobs), list(objects), key)
 
     def push(self, tick: int, table: dict[int, list[int]], detail: bool = True) -> None:
@@ -33,14 +33,20 @@ class _Stream:
         rows = np.array(list(table.values()), dtype=np.int64).reshape(len(uids), N_COLUMNS)
         self.recorder.push_rows(tick, uids, rows, detail)
 
-    def encode(self, parts: dict[int, tuple[str | None, str | None, str | None]] | None = None) -> Any:
+    def encode(self, parts: dict[int, Any] | None = None) -> Any:
         self.encoder.take(10)
-        (line,), (tick,) = self.encoder.encode_taken(parts or {})
+        ((data, count, tick),) = self.encoder.encode_taken(parts or {})
+        line = data.decode()
+        assert count == 1
         assert line.endswith("\n")
         assert line.count("\n") == 1
         payload = json.loads(line)
         assert payload["tick"] == tick
         return payload
+
+
+def _lines(batches: list[tuple[bytes, int, int]]) -> list[str]:
+    return [line for data, _, _ in batches for line in data.decode().splitlines()]
 
 
 def test_published_agents_match_the_town_within_their_precision() -> None:
@@ -120,23 +126,24 @@ def test_the_stream_numbers_payloads_and_sends_snapshots_when_due() -> None:
     stream = _Stream()
     for tick in (998, 999, 1000, 1001):
         stream.push(tick, {1: [tick % 7] + [0] * (N_COLUMNS - 1)})
-    kinds = [(index, kind) for index, _, kind, _, _ in stream.encoder.take(10)]
+    kinds = [(index, kind) for index, _, kind, _ in stream.encoder.take(10)]
     assert kinds == [(0, "snapshot"), (2, "snapshot")], "the first tick and tick 1000 need Python parts"
-    lines, ticks = stream.encoder.encode_taken({})
-    payloads = [json.loads(line) for line in lines]
+    batches = stream.encoder.encode_taken({})
+    payloads = [json.loads(line) for line in _lines(batches)]
     assert [p["seq"] for p in payloads] == [0, 1, 2, 3]
     assert [p["kind"] for p in payloads] == ["snapshot", "diff", "snapshot", "diff"]
-    assert ticks == [998, 999, 1000, 1001]
+    assert [p["tick"] for p in payloads] == [998, 999, 1000, 1001]
+    assert [(count, tick) for _, count, tick in batches] == [(4, 1001)], "one batch without limits"
     stream.recorder.fail(1002, {"stage": "core"})
     stream.encoder.resync = True
     stream.push(1003, {1: [0] * N_COLUMNS})
     taken = stream.encoder.take(10)
-    assert [(kind, info) for _, _, kind, info, _ in taken] == [
+    assert [(kind, info) for _, _, kind, info in taken] == [
         ("failure", {"stage": "core"}),
         ("snapshot", None),
     ]
-    lines, _ = stream.encoder.encode_taken({0: ('"failure":{"stage":"core"}', None, None)})
-    failure, snapshot = (json.loads(line) for line in lines)
+    batches = stream.encoder.encode_taken({0: ('"failure":{"stage":"core"}', None, None, None)})
+    failure, snapshot = (json.loads(line) for line in _lines(batches))
     assert failure == {
         "schema_version": "0.2.0",
         "kind": "failure",
@@ -149,21 +156,71 @@ def test_the_stream_numbers_payloads_and_sends_snapshots_when_due() -> None:
 
 
 def test_a_full_queue_drops_the_oldest_tick() -> None:
-    recorder = _core.TelemetryRecorder([], 2)
+    recorder = _core.TelemetryRecorder(2)
     encoder = _core.TelemetryEncoder(recorder, [], [])
     for tick in range(5):
         recorder.push_rows(tick, [], np.zeros((0, N_COLUMNS), dtype=np.int64))
     assert recorder.depth == 2
     assert recorder.dropped == 3
     encoder.take(10)
-    _, ticks = encoder.encode_taken()
-    assert ticks == [3, 4]
+    assert [json.loads(line)["tick"] for line in _lines(encoder.encode_taken())] == [3, 4]
+
+
+def test_batches_respect_the_line_and_byte_limits() -> None:
+    stream = _Stream()
+    for tick in range(7):
+        stream.push(tick, {u: [tick] * N_COLUMNS for u in range(1, 4)})
+    stream.encoder.take(10)
+    batches = stream.encoder.encode_taken({}, 3)
+    assert [(count, tick) for _, count, tick in batches] == [(3, 2), (3, 5), (1, 6)]
+    assert all(data.count(b"\n") == count for data, count, _ in batches)
+    for tick in range(7, 12):
+        stream.push(tick, {u: [tick] * N_COLUMNS for u in range(1, 4)})
+    stream.encoder.take(10)
+    batches = stream.encoder.encode_taken({}, 100, 1)
+    assert [count for _, count, _ in batches] == [1] * 5, "a batch stops growing at the byte limit"
+    stream.push(12, {1: [0] * N_COLUMNS})
+    stream.encoder.take(1)
+    with pytest.raises(ValueError, match="batch_lines"):
+        stream.encoder.encode_taken({}, 0)
+    assert stream.encoder.first_taken_tick is None, "a refused call drops what was taken"
+
+
+def test_the_encoder_narrates_core_events_then_python_ones_with_one_throttle_state() -> None:
+    from townlet.config.telemetry import NarrationConfig
+    from townlet.telemetry.narration import Narrator
+
+    narrator = Narrator(NarrationConfig(global_cooldown_ticks=0, category_cooldown_ticks={}))
+    recorder = _core.TelemetryRecorder()
+    encoder = _core.TelemetryEncoder(recorder, [], [], None, narrator.core)
+    recorder.push_rows(5, [1], np.zeros((1, N_COLUMNS), dtype=np.int64))
+    encoder.take(1)
+    exit_fields = {"kind": "lifecycle_exit", "agent_id": "agent_1", "reason": "eviction"}
+    narrate = [("lifecycle_exit", exit_fields), ("lifecycle_exit", exit_fields)]
+    ((data, _, _),) = encoder.encode_taken({0: (None, '{"kind":"lifecycle_exit","tick":5}', None, narrate)})
+    events = json.loads(data)["events"]
+    assert events == [
+        {"kind": "lifecycle_exit", "tick": 5},
+        {
+            "kind": "narration",
+            "tick": 5,
+            "category": "lifecycle",
+            "text": "agent_1 left town (eviction)",
+            "source": "lifecycle_exit",
+            "agent_id": "agent_1",
+        },
+    ], "the repeat is held back by the dedupe window"
+    assert narrator.stats() == {
+        "emitted": 1,
+        "suppressed": {"dedupe": 1, "category": 0, "global": 0, "window": 0},
+    }
+    assert narrator.narrate([{"kind": "lifecycle_exit", "agent_id": "agent_1"}], 6) == [], "shared state"
 
 
 def test_spliced_parts_and_table_round_trip() -> None:
     stream = _Stream()
     stream.push(4, {1: [0] * N_COLUMNS})
-    payload = stream.encode({0: ('"population":1', '{"kind":"note","tick":4}', '[{"ok":true}]')})
+    payload = stream.encode({0: ('"population":1', '{"kind":"note","tick":4}', '[{"ok":true}]', None)})
     assert payload["seq"] == 0
     assert payload["population"] == 1
     assert payload["events"] == [{"kind": "note", "tick": 4}]
@@ -187,12 +244,12 @@ def test_misuse_gets_clear_errors() -> None:
     assert stream.encoder.discard_taken() == 1
     with pytest.raises(ValueError, match=r"rows must be \(2, 14\)"):
         stream.recorder.push_rows(0, [1, 2], np.zeros((1, N_COLUMNS), dtype=np.int64))
-    with pytest.raises(ValueError, match='unknown core event kind "gossip"'):
-        _core.TelemetryRecorder(["gossip"])
     with pytest.raises(ValueError, match="at most 64 bytes"):
         _Stream(key=b"k" * 65)
     with pytest.raises(ValueError, match="max_pending"):
-        _core.TelemetryRecorder([], 0)
+        _core.TelemetryRecorder(0)
+    with pytest.raises(ValueError, match="global_cooldown_ticks must be >= 0"):
+        _core.Narrator([], -1, {}, 0, 1, 1, [])
 
 
 def test_a_part_that_cannot_be_serialised_is_left_out_and_a_snapshot_follows() -> None:
@@ -200,7 +257,7 @@ def test_a_part_that_cannot_be_serialised_is_left_out_and_a_snapshot_follows() -
     from townlet.telemetry.narration import Narrator
     from townlet.telemetry.payloads import PayloadBuilder
 
-    recorder = _core.TelemetryRecorder([])
+    recorder = _core.TelemetryRecorder()
     builder = PayloadBuilder(
         recorder=recorder,
         job_names=(),
@@ -214,11 +271,11 @@ def test_a_part_that_cannot_be_serialised_is_left_out_and_a_snapshot_follows() -
     bad = FrameExtras([{"kind": "odd", "tick": 1, "value": float("nan")}], [], None)
     for tick, extras in ((0, None), (1, bad)):
         recorder.push_rows(tick, [1], rows, True, extras)
-    lines, ticks = builder.build_lines(10)
+    lines = builder.build_lines(10)
     recorder.push_rows(2, [1], rows)
-    later, _ = builder.build_lines(10)
+    later = builder.build_lines(10)
     payloads = [json.loads(line) for line in lines + later]
-    assert ticks == [0, 1]
+    assert [p["tick"] for p in payloads] == [0, 1, 2]
     assert [p["kind"] for p in payloads] == ["snapshot", "diff", "snapshot"], "the next batch resyncs"
     assert payloads[1]["events"] == []
     assert builder.unserialisable == 1

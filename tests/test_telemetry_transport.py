@@ -189,13 +189,13 @@ def test_tls_checks_the_server_name(pki: Path) -> None:
         endpoint = f"127.0.0.1:{server.port}"
         checked = TcpTransport(TransportConfig(type="tcp", endpoint=endpoint, ca_file=str(pki / "ca.pem")))
         with pytest.raises(ssl.SSLCertVerificationError, match="match"):
-            checked.send(['{"x": 1}\n'])
+            checked.send(b'{"x": 1}\n')
         checked.close()
         config = TransportConfig(
             type="tcp", endpoint=endpoint, ca_file=str(pki / "ca.pem"), verify_hostname=False
         )
         unchecked = TcpTransport(config)
-        unchecked.send(['{"x": 1}\n'])
+        unchecked.send(b'{"x": 1}\n')
         assert unchecked.connected
         assert unchecked.status()["verify_hostname"] is False
         unchecked.close()
@@ -250,7 +250,7 @@ def test_file_transport_rotates_at_line_boundaries(tmp_path: Path) -> None:
     transport = FileTransport(path, rotate_max_bytes=1024, rotate_keep=2)
     line = json.dumps({"pad": "x" * 180}) + "\n"
     for _ in range(40):
-        transport.send([line, line])
+        transport.send((line + line).encode())
     transport.close()
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["t.jsonl", "t.jsonl.1", "t.jsonl.2"], "older files beyond rotate_keep are deleted"
@@ -266,7 +266,7 @@ def test_file_transport_with_keep_zero_starts_over(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     transport = FileTransport(path, rotate_max_bytes=1024, rotate_keep=0)
     for i in range(30):
-        transport.send([json.dumps({"i": i, "pad": "y" * 100}) + "\n"])
+        transport.send((json.dumps({"i": i, "pad": "y" * 100}) + "\n").encode())
     transport.close()
     assert [p.name for p in tmp_path.iterdir()] == ["t.jsonl"]
     last = [json.loads(x)["i"] for x in path.read_text().splitlines()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from townlet.console.handlers import create_console_router
@@ -41,10 +42,10 @@ def test_a_transport_that_raises_restarts_the_worker_then_halts_it_cleanly() -> 
 
 def test_a_failed_send_is_retried_with_a_reset_transport() -> None:
     class Flaky(RecordingTransport):
-        def send(self, lines: list[str]) -> None:
+        def send(self, data: bytes) -> None:
             if self.resets < 2:
                 raise ConnectionResetError("the collector restarted")
-            super().send(lines)
+            super().send(data)
 
     transport = Flaky()
     loop = recorded_loop(poc_config(retry={"max_attempts": 3, **NO_WAIT}), transport)
@@ -98,9 +99,10 @@ def test_batches_respect_the_byte_limit() -> None:
     sizes: list[int] = []
 
     class Sizing(RecordingTransport):
-        def send(self, lines: list[str]) -> None:
-            sizes.append(sum(len(x) for x in lines) - len(lines[-1]))
-            super().send(lines)
+        def send(self, data: bytes) -> None:
+            lines = data.splitlines(keepends=True)
+            sizes.append(len(data) - len(lines[-1]))
+            super().send(data)
 
     loop = recorded_loop(poc_config(buffer={"max_buffer_bytes": 1024, "max_batch_size": 1000}), Sizing())
     loop.run_for_ticks(40)
@@ -148,3 +150,32 @@ def test_console_health_shows_telemetry_health_with_auth_status() -> None:
     assert telemetry["connected"] is True
     assert telemetry["last_success_tick"] == 4
     assert telemetry["console_auth"]["enabled"] is False
+
+
+def test_health_can_be_read_from_another_thread_while_the_worker_encodes() -> None:
+    transport = RecordingTransport()
+    loop = recorded_loop(poc_config(buffer={"linger_seconds": 0.0}), transport)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                loop.telemetry.health()
+            except Exception as exc:  # the test reports it below
+                errors.append(exc)
+                return
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        loop.run_for_ticks(300)
+        loop.telemetry.flush()
+    finally:
+        stop.set()
+        poller.join()
+    health = loop.telemetry.health()
+    loop.close()
+    assert not errors, errors
+    assert health["seq"] == 300
+    assert health["narration"]["emitted"] >= 0

@@ -15,6 +15,7 @@ __all__ = [
     "REWARD_COMPONENTS",
     "TELEMETRY_SCHEMA_VERSION",
     "TRIGGER_BITS",
+    "Narrator",
     "Precondition",
     "TelemetryEncoder",
     "TelemetryRecorder",
@@ -206,10 +207,47 @@ class World:
         """Embedding slot per agent slot (-1: none)."""
 
 @final
+class Narrator:
+    """Applies narration templates and throttles to events (shared with a ``TelemetryEncoder``)."""
+
+    def __new__(
+        cls,
+        templates: list[tuple[str, str, str]],
+        global_cooldown_ticks: int,
+        category_cooldown_ticks: dict[str, int],
+        dedupe_window_ticks: int,
+        global_window_ticks: int,
+        global_window_limit: int,
+        priority_categories: list[str],
+    ) -> Narrator: ...
+    def offer(self, kind: str, fields: dict[str, str], tick: int) -> tuple[str, str, str | None] | None:
+        """``(category, text, agent_id)`` of the narration of an event, or None when held back."""
+    def narrates(self, kind: str) -> bool:
+        """Whether events of ``kind`` have a template."""
+    @property
+    def emitted(self) -> int:
+        """Narrations published so far."""
+    @property
+    def suppressed(self) -> dict[str, int]:
+        """Narrations held back, by throttle."""
+    def state(self) -> dict[str, Any]:
+        """The throttle state as plain values."""
+    def restore(
+        self,
+        last_global: int,
+        last_category: dict[str, int],
+        last_key: dict[str, int],
+        window: list[int],
+        emitted: int,
+        suppressed: dict[str, int],
+    ) -> None:
+        """Restores ``state`` output."""
+
+@final
 class TelemetryRecorder:
     """Captures telemetry frames on the tick thread into a queue a ``TelemetryEncoder`` consumes."""
 
-    def __new__(cls, narrated: list[str] = ..., max_pending: int = 1024) -> TelemetryRecorder: ...
+    def __new__(cls, max_pending: int = 1024) -> TelemetryRecorder: ...
     def capture(
         self, world: World, tick: int, detail: bool, timings: dict[str, float], extras: Any = None
     ) -> int:
@@ -252,15 +290,21 @@ class TelemetryEncoder:
         job_names: list[str],
         object_ids: list[str],
         privacy_key: bytes | None = None,
-        narrated: list[str] = ...,
+        narrator: Narrator | None = None,
         snapshot_every: int = 1000,
     ) -> TelemetryEncoder: ...
-    def take(self, limit: int) -> list[tuple[int, int, str, Any, list[dict[str, Any]] | None]]:
-        """Takes up to ``limit`` queued items; returns those needing Python-side parts."""
+    def take(self, limit: int) -> list[tuple[int, int, str, Any]]:
+        """Takes up to ``limit`` queued items; ``(index, tick, kind, extras)`` of those needing parts."""
     def encode_taken(
-        self, parts: dict[int, tuple[str | None, str | None, str | None]] = ...
-    ) -> tuple[list[str], list[int]]:
-        """Encodes every taken item with the GIL released: newline-terminated lines and their ticks."""
+        self,
+        parts: dict[
+            int,
+            tuple[str | None, str | None, str | None, list[tuple[str, dict[str, str]]] | None],
+        ] = ...,
+        batch_lines: int = ...,
+        batch_bytes: int = ...,
+    ) -> list[tuple[bytes, int, int]]:
+        """Encodes and narrates the taken items with the GIL released: ``(bytes, lines, last tick)``."""
     @property
     def first_taken_tick(self) -> int | None:
         """The tick of the first item taken and not yet encoded."""

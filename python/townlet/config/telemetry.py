@@ -73,10 +73,15 @@ class TransportConfig(StrictModel):
 class BufferConfig(StrictModel):
     """Worker queue limits; overflow drops the oldest payloads."""
 
-    max_batch_size: int = Field(32, ge=1, le=100_000)
-    max_buffer_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=2**34)
-    max_pending: int = Field(1024, ge=1, le=10_000_000)
-    flush_interval_ticks: int = Field(1, ge=1, le=100_000)
+    max_batch_size: int = Field(256, ge=1, le=100_000, description="most payloads in one send")
+    max_buffer_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=2**34, description="bytes a send grows to")
+    max_pending: int = Field(1024, ge=1, le=10_000_000, description="queued ticks before the oldest drops")
+    flush_interval_ticks: int = Field(
+        1, ge=1, le=100_000, description="publish cadence when not diffing every tick"
+    )
+    linger_seconds: float = Field(
+        0.05, ge=0.0, le=10.0, description="longest a queued tick waits for the worker (0: at once)"
+    )
 
 
 class RetryConfig(StrictModel):

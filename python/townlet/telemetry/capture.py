@@ -60,13 +60,13 @@ class FrameExtras:
 class FrameCapture:
     """Captures ticks for one loop into the core's queue; keeps the cadence state (JSON-able)."""
 
-    def __init__(self, loop: SimulationLoop, narrated: tuple[str, ...] = (), max_pending: int = 1024) -> None:
-        """Reads the hour length from the loop's config; ``narrated`` core event kinds go to the narrator.
+    def __init__(self, loop: SimulationLoop, max_pending: int = 1024) -> None:
+        """Reads the hour length from the loop's config.
 
         At most ``max_pending`` ticks wait in the queue; past that the oldest is dropped (and counted).
         """
         self.hour = max(1, loop.config.world.ticks_per_day // 24)
-        self.recorder = _core.TelemetryRecorder(list(narrated), max_pending)
+        self.recorder = _core.TelemetryRecorder(max_pending)
         self.force = True
 
     def capture(

@@ -18,14 +18,19 @@ Categories in ``priority_categories`` skip the global cooldown and the
 global window (they still obey their own cooldown and the dedupe window).
 The throttle state round-trips through :meth:`Narrator.state` so a
 restored shard narrates exactly as the original would have.
+
+The throttles run in the core (:class:`townlet._core.Narrator`): the
+telemetry encoder narrates each payload's events as it encodes them, with
+the GIL released, and :meth:`Narrator.narrate` uses the same state.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from townlet import _core
 from townlet.config.telemetry import NarrationConfig
 
 
@@ -77,92 +82,74 @@ TEMPLATES: dict[str, Template] = {
 
 
 class Narrator:
-    """Applies the templates and the throttles to each tick's events."""
+    """Applies the templates and the throttles to events (the state lives in the core)."""
 
     def __init__(self, config: NarrationConfig | None = None) -> None:
         """Reads the cooldowns, the dedupe window and the global window from ``config``."""
-        self.config = config if config is not None else NarrationConfig()
-        self.priority = frozenset(self.config.priority_categories)
-        self._last_global = -(10**12)
-        self._last_category: dict[str, int] = {}
-        self._last_key: dict[str, int] = {}
-        self._window: deque[int] = deque()
-        self.emitted = 0
-        self.suppressed: dict[str, int] = {"dedupe": 0, "category": 0, "global": 0, "window": 0}
+        self.config = cfg = config if config is not None else NarrationConfig()
+        self.core = _core.Narrator(
+            [(kind, t.category, t.text) for kind, t in TEMPLATES.items()],
+            cfg.global_cooldown_ticks,
+            dict(cfg.category_cooldown_ticks),
+            cfg.dedupe_window_ticks,
+            cfg.global_window_ticks,
+            cfg.global_window_limit,
+            list(cfg.priority_categories),
+        )
 
     def narrate(self, events: list[dict[str, Any]], tick: int) -> list[dict[str, Any]]:
         """Narration events for ``events`` (already in their published form) at ``tick``."""
         out: list[dict[str, Any]] = []
-        for event in events:
-            template = TEMPLATES.get(str(event.get("kind")))
-            if template is not None:
-                narration = self._offer(template, event, tick)
-                if narration is not None:
-                    out.append(narration)
+        for kind, fields in self.candidates(events):
+            offered = self.core.offer(kind, fields, tick)
+            if offered is not None:
+                category, text, agent = offered
+                narration: dict[str, Any] = {
+                    "kind": "narration",
+                    "tick": tick,
+                    "category": category,
+                    "text": text,
+                    "source": kind,
+                }
+                if agent is not None:
+                    narration["agent_id"] = agent
+                out.append(narration)
         return out
 
-    def _offer(self, template: Template, event: dict[str, Any], tick: int) -> dict[str, Any] | None:
-        cfg = self.config
-        category = template.category
-        subject = event.get("agent_id", event.get("object", event.get("canary", "")))
-        key = f"{category}|{event['kind']}|{subject}"
-        last = self._last_key.get(key)
-        if last is not None and tick - last < cfg.dedupe_window_ticks:
-            self.suppressed["dedupe"] += 1
-            return None
-        last = self._last_category.get(category)
-        if last is not None and tick - last < cfg.category_cooldown_ticks.get(category, 0):
-            self.suppressed["category"] += 1
-            return None
-        priority = category in self.priority
-        if not priority:
-            if tick - self._last_global < cfg.global_cooldown_ticks:
-                self.suppressed["global"] += 1
-                return None
-            while self._window and tick - self._window[0] >= cfg.global_window_ticks:
-                self._window.popleft()
-            if len(self._window) >= cfg.global_window_limit:
-                self.suppressed["window"] += 1
-                return None
-            self._window.append(tick)
-        self._last_global = tick
-        self._last_category[category] = tick
-        self._last_key[key] = tick
-        if len(self._last_key) > 4096:
-            horizon = tick - cfg.dedupe_window_ticks
-            self._last_key = {k: t for k, t in self._last_key.items() if t > horizon}
-        self.emitted += 1
-        narration: dict[str, Any] = {
-            "kind": "narration",
-            "tick": tick,
-            "category": category,
-            "text": template.render(event),
-            "source": event["kind"],
-        }
-        if "agent_id" in event:
-            narration["agent_id"] = event["agent_id"]
-        return narration
+    @staticmethod
+    def candidates(events: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, str]]]:
+        """The events a template narrates, as ``(kind, fields as text)`` (fields that are None left out)."""
+        return [
+            (kind, {str(k): str(v) for k, v in event.items() if v is not None})
+            for event in events
+            if (kind := str(event.get("kind"))) in TEMPLATES
+        ]
+
+    @property
+    def emitted(self) -> int:
+        """Narrations published."""
+        return self.core.emitted
+
+    @property
+    def suppressed(self) -> dict[str, int]:
+        """Narrations held back, by throttle (``dedupe``, ``category``, ``global``, ``window``)."""
+        return self.core.suppressed
 
     def stats(self) -> dict[str, Any]:
         """Narrations published and held back (by throttle)."""
-        return {"emitted": self.emitted, "suppressed": dict(self.suppressed)}
+        return {"emitted": self.core.emitted, "suppressed": self.core.suppressed}
 
     def state(self) -> dict[str, Any]:
         """The throttle state, JSON-ready."""
-        return {
-            "last_global": self._last_global,
-            "last_category": dict(self._last_category),
-            "last_key": dict(self._last_key),
-            "window": list(self._window),
-            "emitted": self.emitted,
-            "suppressed": dict(self.suppressed),
-        }
+        return self.core.state()
 
     def restore(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state` output."""
-        self._last_global = int(state["last_global"])
-        self._last_category = {str(k): int(v) for k, v in state["last_category"].items()}
-        self._last_key = {str(k): int(v) for k, v in state["last_key"].items()}
-        self._window = deque(int(t) for t in state["window"])
-        self.emitted = int(state["emitted"])
-        self.suppressed = {str(k): int(v) for k, v in state["suppressed"].items()}
+        self.core.restore(
+            int(state["last_global"]),
+            {str(k): int(v) for k, v in state["last_category"].items()},
+            {str(k): int(v) for k, v in state["last_key"].items()},
+            [int(t) for t in state["window"]],
+            int(state["emitted"]),
+            {str(k): int(v) for k, v in state["suppressed"].items()},
+        )

@@ -36,7 +36,7 @@ import numpy as np
 from townlet import _core
 from townlet.observations import agent_id
 from townlet.telemetry.capture import FrameExtras, SectionFormatter
-from townlet.telemetry.narration import TEMPLATES, Narrator
+from townlet.telemetry.narration import Narrator
 from townlet.telemetry.privacy import IdHasher
 
 SCHEMA_VERSION = _core.TELEMETRY_SCHEMA_VERSION
@@ -140,8 +140,11 @@ def apply_payload(state: Mapping[str, Any] | None, payload: Mapping[str, Any]) -
     return out
 
 
-#: The Python-side parts of one payload: head members, extra events, console results (JSON fragments).
-Parts = tuple[str | None, str | None, str | None]
+#: The Python-side parts of one payload: head members, extra events, console results (JSON
+#: fragments) and the Python events to narrate (``(kind, fields)``).
+Parts = tuple[str | None, str | None, str | None, list[tuple[str, dict[str, str]]] | None]
+#: A batch of payload lines ready to send: the bytes, how many lines, the last line's tick.
+Batch = tuple[bytes, int, int]
 
 
 class PayloadBuilder:
@@ -149,10 +152,10 @@ class PayloadBuilder:
 
     :class:`townlet._core.TelemetryEncoder` takes the queued ticks, numbers
     them, decides snapshot or diff, and encodes the agents and the core
-    events with the GIL released; this class adds the Python-side parts of
-    the few ticks that have any (town sections, health, Python events,
-    narration, console results, failures). All of it round-trips through
-    :meth:`state`.
+    events and narrates the events with the GIL released; this class adds
+    the Python-side parts of the few ticks that have any (town sections,
+    health, Python events, console results, failures). All of it
+    round-trips through :meth:`state`.
     """
 
     def __init__(
@@ -178,7 +181,7 @@ class PayloadBuilder:
             list(job_names),
             list(object_ids),
             hasher.key if hasher.enabled else None,
-            list(narrated_kinds()),
+            narrator.core,
             snapshot_every,
         )
         self.snapshot_every = snapshot_every
@@ -187,6 +190,9 @@ class PayloadBuilder:
         self.published: dict[str, Any] = {}
         self.formatter = SectionFormatter()
         self._employment: tuple[Any, Any] = (None, None)
+        #: The next payload's sequence number as of the last batch built (readable from any thread,
+        #: while :attr:`seq` asks the encoder, which the worker holds while it encodes).
+        self.next_seq = 0
         #: Ticks whose Python-side parts could not be serialised (sent without them; a snapshot follows).
         self.unserialisable = 0
         self.last_error: str | None = None
@@ -206,42 +212,60 @@ class PayloadBuilder:
         self.encoder.resync = value
 
     # -- building ----------------------------------------------------------------
-    def build_lines(
+    def build_batches(
         self,
         limit: int,
         health: Callable[[], dict[str, Any]] | None = None,
         alerts: Callable[[int], list[dict[str, Any]]] | None = None,
-    ) -> tuple[list[str], list[int]]:
-        """Payload lines (newline-terminated) for up to ``limit`` queued ticks, with each line's tick.
+        *,
+        batch_lines: int = 2**31,
+        batch_bytes: int = 2**62,
+    ) -> list[Batch]:
+        """Payload lines for up to ``limit`` queued ticks, in batches of at most ``batch_lines`` lines.
 
-        A snapshot is sent first, when due (``snapshot_every``) and after a
-        loss; otherwise a diff. ``health`` is called for payloads that carry
-        health (snapshots and ticks with town sections); ``alerts(tick)``
-        adds events to the first payload. A Python-side part that cannot be
+        A batch grows while it is under ``batch_bytes`` bytes. A snapshot is
+        sent first, when due (``snapshot_every``) and after a loss; otherwise
+        a diff. ``health`` is called for payloads that carry health
+        (snapshots and ticks with town sections); ``alerts(tick)`` adds
+        events to the first payload. A Python-side part that cannot be
         serialised (a NaN) is left out of its payload and counted in
         ``unserialisable``; the next batch starts with a snapshot.
         """
         encoder = self.encoder
         parts: dict[int, Parts] = {}
-        for index, tick, kind, extras, core in encoder.take(limit):
+        for index, tick, kind, extras in encoder.take(limit):
             if kind == "failure":
-                parts[index] = (self._fragment({"failure": self.hasher.scrub(extras)}, tick), None, None)
+                parts[index] = (
+                    self._fragment({"failure": self.hasher.scrub(extras)}, tick),
+                    None,
+                    None,
+                    None,
+                )
             else:
-                built = self._parts(tick, kind == "snapshot", extras, core, health)
+                built = self._parts(tick, kind == "snapshot", extras, health)
                 if built is not None:
                     parts[index] = built
         first = encoder.first_taken_tick
         if alerts is not None and first is not None:
-            head, events, results = parts.get(0, (None, None, None))
+            head, events, results, narrate = parts.get(0, (None, None, None, None))
             extra = self._fragment(alerts(first), first)
             if extra:
                 events = f"{events},{extra}" if events else extra
-            parts[0] = (head, events, results)
-        return encoder.encode_taken(parts)
+            parts[0] = (head, events, results, narrate)
+        batches = encoder.encode_taken(parts, batch_lines, batch_bytes)
+        self.next_seq = encoder.seq
+        return batches
+
+    def build_lines(self, limit: int, health: Callable[[], dict[str, Any]] | None = None) -> list[str]:
+        """The payload lines (newline-terminated) for up to ``limit`` queued ticks (tools and tests)."""
+        lines: list[str] = []
+        for data, _, _ in self.build_batches(limit, health):
+            lines.extend(data.decode("utf-8").splitlines(keepends=True))
+        return lines
 
     def build(self, health: dict[str, Any] | None = None) -> dict[str, Any]:
         """The payload of the one queued tick as a dict (tools and tests)."""
-        lines, _ = self.build_lines(1, (lambda: health) if health is not None else None)
+        lines = self.build_lines(1, (lambda: health) if health is not None else None)
         if not lines:
             raise ValueError("no tick was queued")
         payload: dict[str, Any] = json.loads(lines[0])
@@ -269,7 +293,6 @@ class PayloadBuilder:
         tick: int,
         snapshot: bool,
         extras: FrameExtras | None,
-        core: list[dict[str, Any]] | None,
         health: Callable[[], dict[str, Any]] | None,
     ) -> Parts | None:
         head: dict[str, Any] = {}
@@ -298,13 +321,12 @@ class PayloadBuilder:
             head.update(patches)
         if health is not None and (snapshot or sections is not None):
             head["health"] = health()
-        # Core events are encoded by the core; the narrator reads those of narrated kinds.
+        # Core events are encoded and narrated by the core; so are these, after them.
         published: list[dict[str, Any]] = []
         if extras is not None and extras.events:
             scrub = self.hasher.scrub
             published = [scrub(e) for e in extras.events if e.get("kind") != "console_result"]
-        if core or published:
-            published.extend(self.narrator.narrate((core or []) + published, tick))
+        narrate = self.narrator.candidates(published) if published else None
         results = None
         if extras is not None and extras.results:
             results = self._json(self.hasher.scrub(extras.results), tick)
@@ -316,7 +338,7 @@ class PayloadBuilder:
         else:
             for key in patches:
                 self.published[key] = self.sections[key]
-        return head_json, self._fragment(published, tick), results
+        return head_json, self._fragment(published, tick), results, narrate or None
 
     # -- persistence ---------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -337,7 +359,7 @@ class PayloadBuilder:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state` output."""
-        self.encoder.seq = int(state["seq"])
+        self.encoder.seq = self.next_seq = int(state["seq"])
         self.encoder.resync = bool(state["resync"])
         agents = state["agents"]
         if agents is None:
@@ -349,8 +371,3 @@ class PayloadBuilder:
         self.sections = dict(state["sections"])
         self.published = dict(state["published"])
         self.narrator.restore(state["narration"])
-
-
-def narrated_kinds() -> tuple[str, ...]:
-    """The core event kinds a narration template reads."""
-    return tuple(k for k in _core.EVENT_KINDS if k in TEMPLATES)

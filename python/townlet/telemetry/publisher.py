@@ -25,7 +25,7 @@ from townlet import _core
 from townlet.config.telemetry import TelemetryConfig
 from townlet.telemetry.capture import FrameCapture
 from townlet.telemetry.narration import Narrator
-from townlet.telemetry.payloads import SCHEMA_VERSION, PayloadBuilder, narrated_kinds
+from townlet.telemetry.payloads import SCHEMA_VERSION, PayloadBuilder
 from townlet.telemetry.privacy import IdHasher
 from townlet.telemetry.transports import FileTransport, StreamTransport, Transport, transport_from_config
 from townlet.telemetry.worker import TelemetryWorker
@@ -114,7 +114,7 @@ def tick_payload(
     publisher builds its payloads on its worker).
     """
     cfg = config if config is not None else loop.config.telemetry
-    capture = FrameCapture(loop, narrated_kinds())
+    capture = FrameCapture(loop)
     capture.capture(loop, artifacts, artifacts.events, loop.telemetry.latest_console_results())
     return _builder(loop, cfg, capture).build()
 
@@ -253,7 +253,7 @@ class TelemetryPublisher:
 
     def _start(self, loop: SimulationLoop) -> FrameCapture:
         assert self._worker is not None
-        capture = self._capture = FrameCapture(loop, narrated_kinds(), self.config.buffer.max_pending)
+        capture = self._capture = FrameCapture(loop, self.config.buffer.max_pending)
         builder = _builder(loop, self.config, capture)
         self._worker.attach(builder)
         if self._restored is not None:
@@ -296,7 +296,7 @@ class TelemetryPublisher:
         out: dict[str, Any] = {"provider": self.name, "schema_version": SCHEMA_VERSION}
         if worker is not None and worker.builder is not None:
             out["narration"] = worker.builder.narrator.stats()
-            out["seq"] = worker.builder.seq
+            out["seq"] = worker.builder.next_seq
         if self._auth_status is not None:
             out["console_auth"] = self._auth_status()
         return out

@@ -1,10 +1,11 @@
 """Telemetry transports: a text stream (stdout), a JSONL file with rotation, TCP (TLS by default).
 
-A transport takes batches of JSON lines (each ending in a newline) from
-the worker thread. ``send`` raises on failure; the worker then calls
-``reset`` (drop the connection or handle; the next ``send`` reopens) and
-retries with backoff. ``status`` reports what health shows about the
-link: its kind, whether it is connected, and how it is authenticated.
+A transport takes batches of JSON lines from the worker thread: one
+``bytes`` object of whole UTF-8 lines, each ending in a newline.
+``send`` raises on failure; the worker then calls ``reset`` (drop the
+connection or handle; the next ``send`` reopens) and retries with backoff.
+``status`` reports what health shows about the link: its kind, whether
+it is connected, and how it is authenticated.
 
 TCP uses TLS unless plaintext is explicitly allowed for a loopback
 target (``allow_plaintext`` and ``dev_allow_plaintext``): the server's
@@ -41,8 +42,8 @@ class Transport(Protocol):
         """Whether the link is open now."""
         ...
 
-    def send(self, lines: list[str]) -> None:
-        """Writes ``lines`` (each newline-terminated); raises on failure."""
+    def send(self, data: bytes) -> None:
+        """Writes ``data`` (whole newline-terminated JSON lines, UTF-8); raises on failure."""
         ...
 
     def reset(self) -> None:
@@ -72,10 +73,16 @@ class StreamTransport:
         """A stream is always there."""
         return True
 
-    def send(self, lines: list[str]) -> None:
-        """Writes and flushes the lines."""
-        self.stream.write("".join(lines))
-        self.stream.flush()
+    def send(self, data: bytes) -> None:
+        """Writes and flushes the lines (to the stream's binary buffer when it has one)."""
+        buffer = getattr(self.stream, "buffer", None)
+        if buffer is not None:
+            self.stream.flush()  # keep order with text already written to the stream
+            buffer.write(data)
+            buffer.flush()
+        else:
+            self.stream.write(data.decode("utf-8"))
+            self.stream.flush()
 
     def reset(self) -> None:
         """Nothing to reopen."""
@@ -116,7 +123,7 @@ class FileTransport:
     def _open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("ab")
+            self._handle = self.path.open("ab", buffering=0)
         except OSError as exc:
             raise TelemetryError(f"cannot open telemetry file {self.path}: {exc.strerror}") from None
         self._size = self._handle.tell()
@@ -126,34 +133,34 @@ class FileTransport:
         """Whether the file is open."""
         return self._handle is not None
 
-    def send(self, lines: list[str]) -> None:
+    def send(self, data: bytes) -> None:
         """Appends the lines, rotating before a line that would pass the size limit."""
         if self._handle is None:
             self._open()
-        data = "".join(lines).encode("utf-8")
         if self._size + len(data) <= self.rotate_max_bytes:
-            self._write([data])
+            self._write(data)
             return
-        pending: list[bytes] = []
-        size = self._size
-        for line in lines:
-            data = line.encode("utf-8")
-            if size > 0 and size + len(data) > self.rotate_max_bytes:
-                self._write(pending)
-                pending = []
-                self._rotate()
-                size = 0
-            pending.append(data)
-            size += len(data)
-        self._write(pending)
+        start = 0
+        while start < len(data):
+            # Write the lines that fit, rotate, go on; a file always takes at least one line.
+            room = self.rotate_max_bytes - self._size
+            end = data.rfind(b"\n", start, start + room) + 1 if room > 0 else 0
+            if end <= start:
+                if self._size > 0:
+                    self._rotate()
+                    continue
+                end = data.find(b"\n", start) + 1 or len(data)
+            self._write(data[start:end])
+            start = end
 
-    def _write(self, chunks: list[bytes]) -> None:
-        if not chunks:
+    def _write(self, data: bytes) -> None:
+        if not data:
             return
         assert self._handle is not None
-        data = b"".join(chunks)
-        self._handle.write(data)
-        self._handle.flush()
+        view = memoryview(data)
+        while view:
+            written = self._handle.write(view)  # an unbuffered file may write part of it
+            view = view[written or 0 :]
         self._size += len(data)
 
     def _rotate(self) -> None:
@@ -264,11 +271,11 @@ class TcpTransport:
         sock.settimeout(self.config.send_timeout_seconds)
         return sock
 
-    def send(self, lines: list[str]) -> None:
+    def send(self, data: bytes) -> None:
         """Connects if needed, then sends the lines."""
         if self._sock is None:
             self._sock = self._connect()
-        self._sock.sendall("".join(lines).encode("utf-8"))
+        self._sock.sendall(data)
 
     def reset(self) -> None:
         """Closes the connection; the next send reconnects."""

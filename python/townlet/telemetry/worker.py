@@ -7,6 +7,11 @@ into payloads, serialises them and sends them in batches of at most
 ``buffer.max_batch_size`` payloads or
 ``buffer.max_buffer_bytes`` bytes. It never makes the tick wait:
 
+- gathering: the thread wakes every ``buffer.linger_seconds`` (or as soon
+  as a chunk's worth of ticks is queued, or a flush asks) and handles
+  everything queued in a few long steps, so it seldom takes the GIL the
+  tick thread runs on;
+
 - backpressure: at most ``buffer.max_pending`` frames wait; past that the
   oldest is dropped and counted in ``dropped_messages``, and the next
   payload carries a ``telemetry_alert`` event;
@@ -21,10 +26,11 @@ into payloads, serialises them and sends them in batches of at most
 - stop: :meth:`close` sends everything still queued, then closes the
   transports.
 
-The agents and core events of a batch are encoded in the core with the
-GIL released (:class:`townlet._core.TelemetryEncoder`); Python adds the
-few parts that change rarely (town sections, health, Python events,
-narration), so the worker hardly competes with the tick thread for the GIL.
+The agents and core events of a batch are encoded and narrated in the
+core with the GIL released (:class:`townlet._core.TelemetryEncoder`), into
+ready-to-send bytes; Python adds the few parts that change rarely (town
+sections, health, Python events), so the worker hardly competes with the
+tick thread for the GIL.
 """
 
 from __future__ import annotations
@@ -43,9 +49,7 @@ from townlet.telemetry.transports import Transport
 
 logger = logging.getLogger("townlet.telemetry")
 
-#: How long the worker waits after a batch before looking again (lets frames gather into batches).
-LINGER_SECONDS = 0.02
-#: Longest sleep when idle.
+#: Longest sleep when nothing is queued.
 POLL_SECONDS = 0.05
 #: Most queued items encoded in one go (sent in batches of ``buffer.max_batch_size``).
 ENCODE_CHUNK = 256
@@ -80,8 +84,11 @@ class TelemetryWorker:
         # Counters written by the tick thread only.
         self.dropped_after_halt = 0
         self._warned_drops = 0
-        self._flush_every = self.buffer.flush_interval_ticks
         self._max_pending = self.buffer.max_pending
+        self._linger = self.buffer.linger_seconds
+        # Queued ticks that wake the thread before its linger is up.
+        self._high_water = 1 if self._linger == 0 else max(1, min(ENCODE_CHUNK, self._max_pending // 2))
+        self._hurry = threading.Event()
         # Written by the worker thread only.
         self.lost_payloads = 0
         self.payloads_sent = 0
@@ -110,8 +117,8 @@ class TelemetryWorker:
         self.recorder = builder.recorder
 
     def captured(self, depth: int) -> None:
-        """Called after the tick path queued a tick (``depth``: the queue now); wakes the thread."""
-        if depth >= self._flush_every and not self._wake.is_set():
+        """Called after the tick path queued a tick (``depth``: the queue now); wakes a gathering thread."""
+        if depth >= self._high_water and not self._wake.is_set():
             self._wake.set()
         if depth >= self._max_pending:
             dropped = self.dropped_frames
@@ -134,17 +141,21 @@ class TelemetryWorker:
     def flush(self, timeout: float = 10.0) -> bool:
         """Waits until every queued frame was handled (sent, or lost and counted); False on timeout."""
         deadline = time.monotonic() + timeout
-        while True:
-            thread = self._thread
-            depth = self.queue_depth
-            if thread is None or not thread.is_alive() or (not depth and not self._busy):
-                return thread is None or not thread.is_alive() or not depth
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self._wake.set()
-            with self._progress:
-                self._progress.wait(min(remaining, 0.01))
+        self._hurry.set()
+        try:
+            while True:
+                thread = self._thread
+                depth = self.queue_depth
+                if thread is None or not thread.is_alive() or (not depth and not self._busy):
+                    return thread is None or not thread.is_alive() or not depth
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.set()
+                with self._progress:
+                    self._progress.wait(min(remaining, 0.01))
+        finally:
+            self._hurry.clear()
 
     def close(self, timeout: float = 10.0) -> None:
         """Sends what is queued, then stops the thread and closes the transports."""
@@ -261,51 +272,51 @@ class TelemetryWorker:
 
     def _serve(self) -> None:
         while True:
-            if not self.queue_depth:
-                if self._stop.is_set():
-                    return
-                self._wake.wait(POLL_SECONDS)
-                self._wake.clear()
-                continue
-            self._busy = True
-            lines, ticks = self._batch()
-            if ticks:
-                self._last_tick = ticks[-1]
-            step = self.buffer.max_batch_size
-            max_bytes = self.buffer.max_buffer_bytes
-            start = 0
-            while start < len(lines):
-                # Send batches of at most max_batch_size payloads and about max_buffer_bytes.
-                end, size = start, 0
-                while end < len(lines) and end - start < step and (end == start or size < max_bytes):
-                    size += len(lines[end])
-                    end += 1
-                try:
-                    self._send(lines[start:end], size, ticks[end - 1])
-                except Exception:
-                    self.lost_payloads += len(lines) - end  # the batches not tried yet
-                    raise
-                start = end
-            self._busy = False
-            self._notify()
-            if not self.queue_depth and not self._stop.is_set():
-                self._stop.wait(LINGER_SECONDS)
+            depth = self.queue_depth
+            if not depth and self._stop.is_set():
+                return
+            timeout = self._linger if depth else POLL_SECONDS
+            if timeout > 0 and not self._hurrying():
+                self._wake.wait(timeout)
+            self._wake.clear()
+            while self.queue_depth:
+                self._busy = True
+                self._send_chunk()
+                self._busy = False
+                self._notify()
+                if self.queue_depth < self._high_water and not self._hurrying():
+                    break
 
-    def _batch(self) -> tuple[list[str], list[int]]:
-        """Encodes up to :data:`ENCODE_CHUNK` queued ticks: their lines and each line's tick."""
+    def _hurrying(self) -> bool:
+        return self._stop.is_set() or self._hurry.is_set()
+
+    def _send_chunk(self) -> None:
+        """Encodes up to :data:`ENCODE_CHUNK` queued ticks and sends them in batches."""
         builder = self.builder
         if builder is None:
             raise TelemetryError("the telemetry worker has no payload builder")
         alerts = self._alerts if self.dropped_messages != self._alerted_drops else None
         before = builder.unserialisable
         try:
-            lines, ticks = builder.build_lines(ENCODE_CHUNK, self.health, alerts)
+            batches = builder.build_batches(
+                ENCODE_CHUNK,
+                self.health,
+                alerts,
+                batch_lines=self.buffer.max_batch_size,
+                batch_bytes=self.buffer.max_buffer_bytes,
+            )
         except Exception:
             self.lost_payloads += builder.encoder.discard_taken()
             raise
         if builder.unserialisable != before:
             self.last_error = builder.last_error
-        return lines, ticks
+        for i, (data, count, last_tick) in enumerate(batches):
+            self._last_tick = last_tick
+            try:
+                self._send(data, count, last_tick)
+            except Exception:
+                self.lost_payloads += sum(c for _, c, _ in batches[i + 1 :])  # the batches not tried yet
+                raise
 
     def _alerts(self, tick: int) -> list[dict[str, Any]]:
         dropped = self.dropped_messages
@@ -324,7 +335,7 @@ class TelemetryWorker:
             }
         ]
 
-    def _send(self, lines: list[str], size: int, last_tick: int) -> None:
+    def _send(self, data: bytes, count: int, last_tick: int) -> None:
         pending = list(self.transports)
         attempt = 0
         while True:
@@ -332,15 +343,15 @@ class TelemetryWorker:
             error: Exception | None = None
             for transport in pending:
                 try:
-                    transport.send(lines)
+                    transport.send(data)
                 except Exception as exc:
                     failed.append(transport)
                     error = exc
             if error is None:
                 self.connected = all(t.connected for t in self.transports)
                 self.last_success_tick = last_tick
-                self.payloads_sent += len(lines)
-                self.bytes_sent += size
+                self.payloads_sent += count
+                self.bytes_sent += len(data)
                 return
             self.send_failures += 1
             self.connected = False
@@ -352,7 +363,7 @@ class TelemetryWorker:
                 except Exception as exc:
                     logger.warning("telemetry: resetting %s failed: %s", transport.name, exc)
             if attempt >= self.retry.max_attempts:
-                self.lost_payloads += len(lines)
+                self.lost_payloads += count
                 raise TelemetryError(f"sending failed after {attempt + 1} attempt(s): {self.last_error}")
             logger.warning("telemetry: send failed (%s); retrying", self.last_error)
             delay = self._backoff(attempt)

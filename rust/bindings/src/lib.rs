@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 mod errors;
 mod grid;
+mod narration;
 mod precondition;
 mod spec;
 mod telemetry;
@@ -22,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(precondition::precondition_facts, m)?)?;
     m.add_class::<precondition::Precondition>()?;
     m.add_class::<world::World>()?;
+    m.add_class::<narration::Narrator>()?;
     m.add_class::<telemetry::TelemetryRecorder>()?;
     m.add_class::<telemetry::TelemetryEncoder>()?;
     m.add("ATTENDANCE_STATES", townlet_core::telemetry::ATTENDANCE_STATES.to_vec())?;

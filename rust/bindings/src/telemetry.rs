@@ -3,9 +3,9 @@
 //! `TelemetryRecorder.capture` runs on the tick thread: one call that
 //! copies the tick into a queue shared with a `TelemetryEncoder`. The
 //! telemetry worker takes a chunk of queued ticks (`take`), adds the
-//! Python-side parts of the few that have any, and encodes the whole chunk
-//! with the GIL released (`encode_taken`), so the worker hardly holds the
-//! GIL the tick thread needs.
+//! Python-side parts of the few that have any, and encodes (and narrates)
+//! the whole chunk with the GIL released (`encode_taken`) into ready-to-send
+//! batches, so the worker hardly holds the GIL the tick thread needs.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,47 +14,30 @@ use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use townlet_core::telemetry::{Encoder, Frame, FrameEvent, Labels, Names, Plan, Row, Table, NO_UID, N_COLUMNS};
 use townlet_core::tick::EVENT_KINDS;
 
+use crate::narration::{lock_narrator, Narrator, SharedNarrator};
 use crate::world::World;
-
-fn kind_mask(kinds: &[String]) -> PyResult<u32> {
-    let mut mask = 0u32;
-    for kind in kinds {
-        match EVENT_KINDS.iter().position(|k| k == kind) {
-            Some(i) => mask |= 1 << i,
-            None => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown core event kind {kind:?} (one of {})",
-                    EVENT_KINDS.join(", ")
-                )))
-            }
-        }
-    }
-    Ok(mask)
-}
 
 /// A queued tick (or failed tick) waiting for the worker.
 enum Item {
-    Frame {
-        frame: Frame,
-        extras: Option<Py<PyAny>>,
-        narratable: bool,
-    },
-    Failure {
-        tick: u64,
-        info: Py<PyAny>,
-    },
+    Frame { frame: Frame, extras: Option<Py<PyAny>> },
+    Failure { tick: u64, info: Py<PyAny> },
 }
 
-/// The queue between the tick thread and the worker.
+/// The queue between the tick thread and the worker, and spent frames
+/// going back for reuse (a steady stream then allocates nothing).
 struct Inbox {
     items: VecDeque<Item>,
     max_pending: usize,
     dropped: u64,
+    spare: Vec<Frame>,
 }
+
+/// Most spent frames kept for reuse.
+const MAX_SPARE: usize = 512;
 
 type Shared = Arc<Mutex<Inbox>>;
 
@@ -67,11 +50,20 @@ impl Inbox {
     /// Queues an item, dropping the oldest past `max_pending`; returns the depth.
     fn push(&mut self, item: Item) -> usize {
         while self.items.len() >= self.max_pending {
-            self.items.pop_front();
+            if let Some(Item::Frame { frame, .. }) = self.items.pop_front() {
+                self.recycle(frame);
+            }
             self.dropped += 1;
         }
         self.items.push_back(item);
         self.items.len()
+    }
+
+    /// Keeps a spent frame's buffers for a later capture.
+    fn recycle(&mut self, frame: Frame) {
+        if self.spare.len() < MAX_SPARE.min(self.max_pending + 1) {
+            self.spare.push(frame);
+        }
     }
 }
 
@@ -86,19 +78,20 @@ pub struct TelemetryRecorder {
     inbox: Shared,
     last_uids: Vec<u64>,
     pending: Vec<FrameEvent>,
-    narrated: u32,
-    /// Stage names of the latest capture, in order.
-    stages: Vec<Arc<str>>,
+    /// Stage names of the latest capture, in order, and the Python strings
+    /// they came from (the same objects tick after tick: compared by identity).
+    stages: Arc<[Arc<str>]>,
+    stage_keys: Vec<Py<PyString>>,
+    /// A spent frame to capture into next.
+    spare: Option<Frame>,
 }
 
 #[pymethods]
 impl TelemetryRecorder {
-    /// `narrated`: core event kinds a narration template reads (the worker
-    /// hands those to Python); `max_pending`: queued ticks before the
-    /// oldest is dropped.
+    /// `max_pending`: queued ticks before the oldest is dropped.
     #[new]
-    #[pyo3(signature = (narrated=Vec::new(), max_pending=1024))]
-    fn new(narrated: Vec<String>, max_pending: usize) -> PyResult<Self> {
+    #[pyo3(signature = (max_pending=1024))]
+    fn new(max_pending: usize) -> PyResult<Self> {
         if max_pending == 0 {
             return Err(PyValueError::new_err("max_pending must be at least 1"));
         }
@@ -107,11 +100,13 @@ impl TelemetryRecorder {
                 items: VecDeque::new(),
                 max_pending,
                 dropped: 0,
+                spare: Vec::new(),
             })),
             last_uids: Vec::new(),
             pending: Vec::new(),
-            narrated: kind_mask(&narrated)?,
-            stages: Vec::new(),
+            stages: Arc::from(Vec::new()),
+            stage_keys: Vec::new(),
+            spare: None,
         })
     }
 
@@ -130,12 +125,10 @@ impl TelemetryRecorder {
         extras: Option<Py<PyAny>>,
     ) -> PyResult<usize> {
         let frame = self.frame(&world, tick, detail, timings)?;
-        let narratable = frame.events.iter().any(|e| self.narrated & (1 << e.kind) != 0);
-        Ok(lock(&self.inbox).push(Item::Frame {
-            frame,
-            extras,
-            narratable,
-        }))
+        let mut inbox = lock(&self.inbox);
+        let depth = inbox.push(Item::Frame { frame, extras });
+        self.spare = inbox.spare.pop();
+        Ok(depth)
     }
 
     /// Queues a frame from explicit values (tools and tests): `uids` and an
@@ -155,14 +148,9 @@ impl TelemetryRecorder {
             uids,
             rows,
             detail,
-            events: Vec::new(),
-            timings: Vec::new(),
+            ..Frame::default()
         };
-        Ok(lock(&self.inbox).push(Item::Frame {
-            frame,
-            extras,
-            narratable: false,
-        }))
+        Ok(lock(&self.inbox).push(Item::Frame { frame, extras }))
     }
 
     /// Queues a failed tick (`info` is read by the worker's planner). Returns the queue depth.
@@ -231,25 +219,31 @@ impl TelemetryRecorder {
 
 impl TelemetryRecorder {
     fn frame(&mut self, world: &World, tick: u64, detail: bool, timings: &Bound<'_, PyDict>) -> PyResult<Frame> {
-        let mut frame = Frame::capture(&world.inner, tick, detail, &self.last_uids);
+        let mut frame = self.spare.take().unwrap_or_default();
+        frame.capture_into(&world.inner, tick, detail, &self.last_uids);
         if frame.uids != self.last_uids {
             self.last_uids.clone_from(&frame.uids);
         }
-        let mut events = std::mem::take(&mut self.pending);
-        events.extend_from_slice(&world.frame_events);
-        frame.events = events;
-        frame.timings.reserve(timings.len());
+        frame.events.append(&mut self.pending);
+        frame.events.extend_from_slice(&world.frame_events);
+        let mut same = timings.len() == self.stage_keys.len();
         for (i, (stage, seconds)) in timings.iter().enumerate() {
-            let name = stage.cast::<PyString>()?.to_str()?;
-            // Stage names repeat every tick: reuse the stored name instead of allocating one.
-            if self.stages.get(i).is_none_or(|known| &**known != name) {
-                self.stages.truncate(i);
-                self.stages.push(Arc::from(name));
-            }
-            frame
-                .timings
-                .push((Arc::clone(&self.stages[i]), seconds.extract::<f64>()?));
+            frame.seconds.push(seconds.extract::<f64>()?);
+            // Stage names repeat every tick, as the same string objects.
+            same = same && stage.is(&self.stage_keys[i]);
         }
+        if !same {
+            let mut keys = Vec::with_capacity(timings.len());
+            let mut names: Vec<Arc<str>> = Vec::with_capacity(timings.len());
+            for stage in timings.keys() {
+                let stage = stage.cast_into::<PyString>()?;
+                names.push(Arc::from(stage.to_str()?));
+                keys.push(stage.unbind());
+            }
+            self.stages = Arc::from(names);
+            self.stage_keys = keys;
+        }
+        frame.stages = Arc::clone(&self.stages);
         Ok(frame)
     }
 }
@@ -269,8 +263,11 @@ fn rows_of(uids: &[u64], rows: &PyReadonlyArray2<'_, i64>) -> PyResult<Vec<Row>>
         .collect())
 }
 
-/// The Python-side parts of one taken item: `(head, events, console_results)`.
-type PartsTuple = (Option<String>, Option<String>, Option<String>);
+/// Python events to narrate: kind and fields as text.
+type NarrateList = Vec<(String, HashMap<String, String>)>;
+
+/// The Python-side parts of one taken item: `(head, events, console_results, narrate)`.
+type PartsTuple = (Option<String>, Option<String>, Option<String>, Option<NarrateList>);
 
 /// A taken item with its place in the stream.
 struct Taken {
@@ -285,12 +282,12 @@ struct Taken {
 /// It owns the stream's sequence number, the snapshot cadence and the last
 /// published agents (a diff is taken against the frame encoded before it).
 /// `privacy_key` (at most 64 bytes) publishes agent ids as keyed hashes
-/// (`anon_` + 12 hex digits).
+/// (`anon_` + 12 hex digits); `narrator` narrates each payload's events.
 #[pyclass(module = "townlet._core")]
 pub struct TelemetryEncoder {
     inner: Encoder,
     inbox: Shared,
-    narrated: u32,
+    narrator: Option<SharedNarrator>,
     snapshot_every: u64,
     seq: u64,
     resync: bool,
@@ -302,13 +299,13 @@ pub struct TelemetryEncoder {
 #[pymethods]
 impl TelemetryEncoder {
     #[new]
-    #[pyo3(signature = (recorder, job_names, object_ids, privacy_key=None, narrated=Vec::new(), snapshot_every=1000))]
+    #[pyo3(signature = (recorder, job_names, object_ids, privacy_key=None, narrator=None, snapshot_every=1000))]
     fn new(
         recorder: PyRef<'_, TelemetryRecorder>,
         job_names: Vec<String>,
         object_ids: Vec<String>,
         privacy_key: Option<Vec<u8>>,
-        narrated: Vec<String>,
+        narrator: Option<PyRef<'_, Narrator>>,
         snapshot_every: u64,
     ) -> PyResult<Self> {
         if privacy_key.as_ref().is_some_and(|k| k.len() > 64) {
@@ -326,7 +323,7 @@ impl TelemetryEncoder {
                 Names::new(privacy_key),
             ),
             inbox: Arc::clone(&recorder.inbox),
-            narrated: kind_mask(&narrated)?,
+            narrator: narrator.map(|n| Arc::clone(&n.inner)),
             snapshot_every,
             seq: 0,
             resync: true,
@@ -338,12 +335,10 @@ impl TelemetryEncoder {
     /// Takes up to `limit` queued items and gives each its sequence number
     /// and kind (a snapshot first, every `snapshot_every` ticks and after a
     /// resync; else a diff; or a failure). Returns the items that need
-    /// Python-side parts, as `(index, tick, kind, extras, narratable)`:
-    /// kind is `snapshot`, `diff` or `failure`; `extras` is what was queued
-    /// with the tick (the failure's info for a failure); `narratable` lists
-    /// the tick's core events of narrated kinds as published event dicts.
-    /// Ticks with no extras, no narrated event and no snapshot due are left
-    /// out: the core encodes them whole.
+    /// Python-side parts, as `(index, tick, kind, extras)`: kind is
+    /// `snapshot`, `diff` or `failure`; `extras` is what was queued with the
+    /// tick (the failure's info for a failure). Ticks with no extras and no
+    /// snapshot due are left out: the core encodes them whole.
     fn take<'py>(&mut self, py: Python<'py>, limit: usize) -> PyResult<Bound<'py, PyList>> {
         if !self.taken.is_empty() {
             return Err(PyRuntimeError::new_err(
@@ -360,68 +355,62 @@ impl TelemetryEncoder {
             let index = self.taken.len();
             let seq = self.seq;
             self.seq += 1;
-            match &item {
-                Item::Failure { tick, info } => {
-                    let entry = (index, *tick, "failure", info.clone_ref(py), py.None());
-                    out.append(entry.into_pyobject(py)?)?;
-                    self.taken.push(Taken {
-                        item,
-                        seq,
-                        snapshot: false,
-                    });
-                }
-                Item::Frame {
-                    frame,
-                    extras,
-                    narratable,
-                } => {
+            let (tick, kind, extras, snapshot) = match &item {
+                Item::Failure { tick, info } => (*tick, "failure", Some(info), false),
+                Item::Frame { frame, extras } => {
                     let snapshot = self.resync || !self.planned || frame.tick % self.snapshot_every == 0;
                     self.resync = false;
                     self.planned = true;
-                    if snapshot || extras.is_some() || *narratable {
-                        let events = if *narratable {
-                            self.narratable_events(py, frame)?.into_any()
-                        } else {
-                            py.None().into_bound(py)
-                        };
-                        let extras = extras.as_ref().map_or_else(|| py.None(), |e| e.clone_ref(py));
-                        let kind = if snapshot { "snapshot" } else { "diff" };
-                        let entry = PyTuple::new(
-                            py,
-                            [
-                                index.into_pyobject(py)?.into_any(),
-                                frame.tick.into_pyobject(py)?.into_any(),
-                                PyString::new(py, kind).into_any(),
-                                extras.into_bound(py),
-                                events,
-                            ],
-                        )?;
-                        out.append(entry)?;
-                    }
-                    self.taken.push(Taken { item, seq, snapshot });
+                    let kind = if snapshot { "snapshot" } else { "diff" };
+                    (frame.tick, kind, extras.as_ref(), snapshot)
                 }
+            };
+            if snapshot || extras.is_some() {
+                let extras = extras.map_or_else(|| py.None(), |e| e.clone_ref(py));
+                out.append((index, tick, kind, extras))?;
             }
+            self.taken.push(Taken { item, seq, snapshot });
         }
         Ok(out)
     }
 
-    /// Encodes every taken item, in order, with the GIL released; `parts`
-    /// maps an item's index to its Python-side parts `(head, events,
-    /// console_results)`: `head` adds top-level members (`"key":value,...`),
-    /// `events` adds events after the core ones (`{...},{...}`),
-    /// `console_results` is a JSON array (default `[]`). Returns the
-    /// newline-terminated payload lines and each line's tick.
-    #[pyo3(signature = (parts=HashMap::new()))]
-    fn encode_taken(&mut self, py: Python<'_>, mut parts: HashMap<usize, PartsTuple>) -> (Vec<String>, Vec<u64>) {
+    /// Encodes every taken item, in order, with the GIL released, and
+    /// narrates their events. `parts` maps an item's index to its
+    /// Python-side parts `(head, events, console_results, narrate)`: `head`
+    /// adds top-level members (`"key":value,...`), `events` adds events after
+    /// the core ones (`{...},{...}`), `console_results` is a JSON array
+    /// (default `[]`), `narrate` lists Python events to narrate after the
+    /// core ones as `(kind, fields as text)`. Returns batches of
+    /// newline-terminated payload lines as `(bytes, lines, last tick)`: a
+    /// batch holds at most `batch_lines` lines and grows while it is under
+    /// `batch_bytes` bytes.
+    #[pyo3(signature = (parts=HashMap::new(), batch_lines=usize::MAX, batch_bytes=usize::MAX))]
+    fn encode_taken(
+        &mut self,
+        py: Python<'_>,
+        mut parts: HashMap<usize, PartsTuple>,
+        batch_lines: usize,
+        batch_bytes: usize,
+    ) -> PyResult<Vec<(Py<PyBytes>, usize, u64)>> {
+        if batch_lines == 0 {
+            self.taken.clear();
+            return Err(PyValueError::new_err("batch_lines must be at least 1"));
+        }
         let mut work: Vec<(Option<Frame>, u64, Plan)> = Vec::with_capacity(self.taken.len());
         for (index, taken) in std::mem::take(&mut self.taken).into_iter().enumerate() {
-            let (head, events, results) = parts.remove(&index).unwrap_or((None, None, None));
+            let (head, events, results, narrate) = parts.remove(&index).unwrap_or_default();
+            let narrate = narrate
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(kind, fields)| (kind, fields.into_iter().collect()))
+                .collect();
             let plan = Plan {
                 snapshot: taken.snapshot,
                 seq: taken.seq,
                 head,
                 events,
                 results,
+                narrate,
             };
             // Python objects are released here, with the GIL held.
             match taken.item {
@@ -430,23 +419,50 @@ impl TelemetryEncoder {
             }
         }
         let encoder = &mut self.inner;
-        py.detach(move || {
-            let mut lines = Vec::with_capacity(work.len());
-            let mut ticks = Vec::with_capacity(work.len());
+        let narrator = self.narrator.as_ref();
+        let (batches, spent) = py.detach(move || {
+            let mut batches: Vec<(String, usize, u64)> = Vec::new();
+            let mut spent = Vec::with_capacity(work.len());
+            let mut line = String::with_capacity(4096);
             for (frame, tick, plan) in work {
-                let mut line = String::with_capacity(2048);
-                if let Some(frame) = frame {
-                    ticks.push(frame.tick);
-                    encoder.encode(frame, &plan, &mut line);
+                line.clear();
+                let tick = if let Some(mut frame) = frame {
+                    let tick = frame.tick;
+                    // Locked frame by frame: health reads the narrator from other threads.
+                    let mut narrator = narrator.map(lock_narrator);
+                    encoder.encode(&mut frame, &plan, narrator.as_deref_mut(), &mut line);
+                    spent.push(frame);
+                    tick
                 } else {
-                    ticks.push(tick);
                     Encoder::encode_failure(plan.seq, tick, plan.head.as_deref(), &mut line);
-                }
+                    tick
+                };
                 line.push('\n');
-                lines.push(line);
+                match batches.last_mut() {
+                    Some((text, count, last)) if *count < batch_lines && text.len() < batch_bytes => {
+                        text.push_str(&line);
+                        *count += 1;
+                        *last = tick;
+                    }
+                    _ => {
+                        let mut text = String::with_capacity(line.len().saturating_mul(64).min(1 << 22));
+                        text.push_str(&line);
+                        batches.push((text, 1, tick));
+                    }
+                }
             }
-            (lines, ticks)
-        })
+            (batches, spent)
+        });
+        {
+            let mut inbox = lock(&self.inbox);
+            for frame in spent {
+                inbox.recycle(frame);
+            }
+        }
+        Ok(batches
+            .into_iter()
+            .map(|(text, count, tick)| (PyBytes::new(py, text.as_bytes()).unbind(), count, tick))
+            .collect())
     }
 
     /// The tick of the first item taken and not yet encoded (None when none).
@@ -528,28 +544,5 @@ impl TelemetryEncoder {
         self.inner.table = Some(Table { uids, rows });
         self.planned = true;
         Ok(())
-    }
-}
-
-impl TelemetryEncoder {
-    /// The frame's events of narrated kinds as published event dicts (`kind`,
-    /// `tick`, `agent_id`, `object`, `value`), for the narrator.
-    fn narratable_events<'py>(&mut self, py: Python<'py>, frame: &Frame) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        for e in frame.events.iter().filter(|e| self.narrated & (1 << e.kind) != 0) {
-            let (kind, tick, agent, object, value) = self.inner.describe(e);
-            let d = PyDict::new(py);
-            d.set_item("kind", kind)?;
-            d.set_item("tick", tick)?;
-            if let Some(agent) = agent {
-                d.set_item("agent_id", agent)?;
-            }
-            if let Some(object) = object {
-                d.set_item("object", object)?;
-            }
-            d.set_item("value", value)?;
-            out.append(d)?;
-        }
-        Ok(out)
     }
 }

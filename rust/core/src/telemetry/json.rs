@@ -34,6 +34,13 @@ pub fn write_str(out: &mut String, s: &str) {
 pub fn write_f64(out: &mut String, v: f64) {
     if !v.is_finite() {
         out.push_str("0.0");
+    } else if v == v.trunc() && v.abs() < 1e15 {
+        // whole numbers: integer digits (formatting `{v:.1}` takes the slow exact path)
+        if v == 0.0 && v.is_sign_negative() {
+            out.push('-');
+        }
+        write_int(out, v as i64);
+        out.push_str(".0");
     } else if v == v.trunc() && v.abs() < 1e16 {
         let _ = write!(out, "{v:.1}");
     } else {
@@ -57,7 +64,7 @@ pub fn write_int(out: &mut String, v: i64) {
     if v < 0 {
         out.push('-');
     }
-    out.push_str(std::str::from_utf8(&buf[i..]).expect("ASCII digits"));
+    push_digits(out, &buf[i..]);
 }
 
 /// Writes `q / 10^decimals` (decimals 1 to 6) as JSON, exactly as
@@ -92,7 +99,12 @@ pub fn write_fixed(out: &mut String, q: i64, decimals: u32) {
         *slot = b'0' + (frac % 10) as u8;
         frac /= 10;
     }
-    out.push_str(std::str::from_utf8(&buf[..width as usize]).expect("ASCII digits"));
+    push_digits(out, &buf[..width as usize]);
+}
+
+/// Appends ASCII digits.
+fn push_digits(out: &mut String, digits: &[u8]) {
+    out.extend(digits.iter().map(|&b| char::from(b)));
 }
 
 #[cfg(test)]
@@ -140,6 +152,9 @@ mod tests {
         assert_eq!(f(-0.0), "-0.0");
         assert_eq!(f(12.34), "12.34");
         assert_eq!(f(f64::NAN), "0.0");
+        assert_eq!(f(8.0), "8.0");
+        assert_eq!(f(-3.0), "-3.0");
+        assert_eq!(f(1e15), "1000000000000000.0");
         for v in [0.1, 0.29, 1e-4, 123_456.78, -3.25, 1e20] {
             assert_eq!(f(v).parse::<f64>().unwrap().to_bits(), v.to_bits());
         }

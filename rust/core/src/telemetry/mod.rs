@@ -16,12 +16,14 @@
 
 mod blake2b;
 mod json;
+pub mod narration;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use blake2b::blake2b;
 use json::{write_f64, write_fixed, write_int, write_str};
+use narration::{Narration, Narrator};
 
 use crate::tick::{Event, EVENT_KINDS, OPTIONS};
 use crate::world::World;
@@ -96,6 +98,10 @@ impl FrameEvent {
 }
 
 /// One published tick as captured on the tick thread.
+///
+/// Frames are recycled: [`Frame::capture_into`] refills a spent frame's
+/// buffers and [`Encoder::encode`] hands back buffers worth reusing, so a
+/// steady stream allocates nothing.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Frame {
     pub tick: u64,
@@ -106,39 +112,45 @@ pub struct Frame {
     /// Whether the detail columns (wallet, job, attendance) were sampled.
     pub detail: bool,
     pub events: Vec<FrameEvent>,
-    /// Stage name and seconds (names are shared from frame to frame).
-    pub timings: Vec<(Arc<str>, f64)>,
+    /// Stage names, shared from frame to frame (one reference count per frame).
+    pub stages: Arc<[Arc<str>]>,
+    /// Seconds per stage, in `stages` order.
+    pub seconds: Vec<f64>,
 }
 
 impl Frame {
-    /// Captures `world` now. The detail columns are sampled when `detail`
-    /// is set or when the population differs from `previous` (uids of the
-    /// last capture).
-    pub fn capture(world: &World, tick: u64, detail: bool, previous: &[u64]) -> Frame {
+    /// Captures `world` now into this frame, reusing its buffers (events
+    /// and timings are cleared; the caller adds them). The detail columns
+    /// are sampled when `detail` is set or when the population differs from
+    /// `previous` (uids of the last capture).
+    pub fn capture_into(&mut self, world: &World, tick: u64, detail: bool, previous: &[u64]) {
         let agents = world.agents();
         let options = world.committed_options();
-        let mut uids = Vec::with_capacity(agents.len());
-        let mut rows = Vec::with_capacity(agents.len());
+        self.tick = tick;
+        self.uids.clear();
+        self.rows.clear();
+        self.events.clear();
+        self.seconds.clear();
         for slot in agents.slots() {
-            uids.push(agents.uid[slot]);
+            self.uids.push(agents.uid[slot]);
             let n = agents.needs[slot];
             let mut row = [0i64; N_COLUMNS];
             row[X] = i64::from(agents.x[slot]);
             row[Y] = i64::from(agents.y[slot]);
-            for (k, v) in n.iter().enumerate() {
-                row[HUNGER + k] = (v * NEED_SCALE).round_ties_even() as i64;
+            for (k, &v) in n.iter().enumerate() {
+                row[HUNGER + k] = quantise(f64::from(v * NEED_SCALE), 1.0);
             }
             row[OPTION] = i64::from(options.get(slot).copied().unwrap_or(0));
-            rows.push(row);
+            self.rows.push(row);
         }
-        let detail = detail || uids != previous;
-        if detail {
-            for (row, slot) in rows.iter_mut().zip(agents.slots()) {
+        self.detail = detail || self.uids != previous;
+        if self.detail {
+            for (row, slot) in self.rows.iter_mut().zip(agents.slots()) {
                 row[WALLET] = money(agents.wallet[slot]);
                 row[JOB] = i64::from(agents.job[slot]);
                 if let Some(r) = world.attendance(slot) {
                     row[ATT_STATE] = i64::from(r.state as u8);
-                    row[ATT_RATIO] = (r.attendance_ratio() * RATIO_SCALE).round_ties_even() as i64;
+                    row[ATT_RATIO] = quantise(r.attendance_ratio(), RATIO_SCALE);
                     row[LATE] = r.late_ticks.min(i64::MAX as u64) as i64;
                     row[ABSENCES] = i64::from(r.absences);
                     row[EARNED] = money(r.wages_earned);
@@ -146,19 +158,36 @@ impl Frame {
                 }
             }
         }
-        Frame {
-            tick,
-            uids,
-            rows,
-            detail,
-            events: Vec::new(),
-            timings: Vec::new(),
-        }
+    }
+
+    /// A new frame of `world` now (see [`Frame::capture_into`]).
+    pub fn capture(world: &World, tick: u64, detail: bool, previous: &[u64]) -> Frame {
+        let mut frame = Frame::default();
+        frame.capture_into(world, tick, detail, previous);
+        frame
+    }
+}
+
+/// `v * scale` rounded half to even, as Python's `round` does.
+///
+/// Adding and subtracting 1.5 * 2^52 rounds to an integer in the current
+/// (round-to-nearest-even) mode without a libm call; values too large for
+/// the trick take the slow path.
+#[allow(clippy::cast_possible_truncation)] // |x| < 2^51 here
+fn quantise(v: f64, scale: f64) -> i64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+    let x = v * scale;
+    if x.abs() < 2_251_799_813_685_248.0 {
+        ((x + MAGIC) - MAGIC) as i64
+    } else if x.is_finite() {
+        x.round_ties_even() as i64
+    } else {
+        0
     }
 }
 
 fn money(v: f64) -> i64 {
-    (v * MONEY_SCALE).round_ties_even() as i64
+    quantise(v, MONEY_SCALE)
 }
 
 /// A fast hasher for uid keys (uids are dense counters; no untrusted input).
@@ -262,6 +291,8 @@ pub struct Plan {
     pub events: Option<String>,
     /// The `console_results` array (default `[]`).
     pub results: Option<String>,
+    /// Python events to narrate after the core ones: kind and fields as text.
+    pub narrate: Vec<(String, Vec<(String, String)>)>,
 }
 
 /// Names for indices: jobs and objects.
@@ -305,10 +336,15 @@ impl Encoder {
 
     /// Appends the payload for `frame` (without a newline) to `out` and makes
     /// the frame's agents the published state. A diff with nothing
-    /// published yet is written as a snapshot.
-    pub fn encode(&mut self, mut frame: Frame, plan: &Plan, out: &mut String) {
+    /// published yet is written as a snapshot. With a `narrator`, the
+    /// frame's core events and then the plan's Python events are narrated
+    /// at the frame's tick; the narrations close the events.
+    ///
+    /// The frame is spent: it is left holding the previous published
+    /// agents' buffers, for [`Frame::capture_into`] to reuse.
+    pub fn encode(&mut self, frame: &mut Frame, plan: &Plan, narrator: Option<&mut Narrator>, out: &mut String) {
         if !frame.detail {
-            self.carry_detail(&mut frame);
+            self.carry_detail(frame);
         }
         let snapshot = plan.snapshot || self.table.is_none();
         out.push_str("{\"schema_version\":\"");
@@ -324,6 +360,7 @@ impl Encoder {
             uids: std::mem::take(&mut frame.uids),
             rows: std::mem::take(&mut frame.rows),
         };
+        let previous = self.table.take();
         if snapshot {
             out.push_str(",\"agents\":{");
             for (i, (&uid, row)) in table.uids.iter().zip(&table.rows).enumerate() {
@@ -335,8 +372,8 @@ impl Encoder {
                 self.full(out, row);
             }
             out.push('}');
-        } else if let Some(old) = self.table.take() {
-            self.diff(out, &old, &table);
+        } else if let Some(old) = &previous {
+            self.diff(out, old, &table);
         }
         if let Some(head) = plan.head.as_deref().filter(|h| !h.is_empty()) {
             out.push(',');
@@ -355,12 +392,22 @@ impl Encoder {
             if !first {
                 out.push(',');
             }
+            first = false;
             out.push_str(events);
+        }
+        if let Some(narrator) = narrator {
+            for n in self.narrate(narrator, frame, plan) {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                write_narration(out, &n);
+            }
         }
         out.push_str("],\"console_results\":");
         out.push_str(plan.results.as_deref().unwrap_or("[]"));
         out.push_str(",\"timings_us\":{");
-        for (i, (stage, seconds)) in frame.timings.iter().enumerate() {
+        for (i, (stage, seconds)) in frame.stages.iter().zip(&frame.seconds).enumerate() {
             if i > 0 {
                 out.push(',');
             }
@@ -371,6 +418,10 @@ impl Encoder {
         }
         out.push_str("}}");
         self.table = Some(table);
+        if let Some(old) = previous {
+            frame.uids = old.uids;
+            frame.rows = old.rows;
+        }
     }
 
     /// Appends a `failure` payload (without a newline): `head` holds its
@@ -627,14 +678,35 @@ impl Encoder {
         out.push('}');
     }
 
-    /// The published parts of one event: kind, tick, agent id, object id, value.
-    pub fn describe(&mut self, e: &FrameEvent) -> (&'static str, u64, Option<String>, Option<String>, f64) {
-        let agent = (e.uid != NO_UID).then(|| self.names.get(e.uid).to_owned());
-        let object = usize::try_from(e.object)
-            .ok()
-            .and_then(|o| self.labels.objects.get(o))
-            .cloned();
-        (event_name(e.kind), e.tick, agent, object, event_value(e.value))
+    /// The narrations of the frame's core events, then of the plan's Python events.
+    fn narrate(&mut self, narrator: &mut Narrator, frame: &Frame, plan: &Plan) -> Vec<Narration> {
+        let tick = i64::try_from(frame.tick).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        for e in &frame.events {
+            let kind = event_name(e.kind);
+            if !narrator.narrates(kind) {
+                continue;
+            }
+            let agent = (e.uid != NO_UID).then(|| self.names.get(e.uid).to_owned());
+            let object = usize::try_from(e.object)
+                .ok()
+                .and_then(|o| self.labels.objects.get(o))
+                .map(String::as_str);
+            let event_tick = e.tick.to_string();
+            let fields = [
+                ("kind", Some(kind)),
+                ("tick", Some(event_tick.as_str())),
+                ("agent_id", agent.as_deref()),
+                ("object", object),
+            ];
+            let field = |name: &str| fields.iter().find(|(k, _)| *k == name).and_then(|(_, v)| *v);
+            out.extend(narrator.offer(kind, tick, field));
+        }
+        for (kind, fields) in &plan.narrate {
+            let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+            out.extend(narrator.offer(kind, tick, field));
+        }
+        out
     }
 
     fn event(&mut self, out: &mut String, e: &FrameEvent) {
@@ -653,6 +725,22 @@ impl Encoder {
         write_f64(out, event_value(e.value));
         out.push('}');
     }
+}
+
+/// Writes a narration event.
+fn write_narration(out: &mut String, n: &Narration) {
+    push_int_signed(out, "{\"kind\":\"narration\",\"tick\":", n.tick);
+    out.push_str(",\"category\":");
+    write_str(out, &n.category);
+    out.push_str(",\"text\":");
+    write_str(out, &n.text);
+    out.push_str(",\"source\":");
+    write_str(out, &n.source);
+    if let Some(agent) = &n.agent_id {
+        out.push_str(",\"agent_id\":");
+        write_str(out, agent);
+    }
+    out.push('}');
 }
 
 /// An event value as published: rounded to 4 decimals, 0 when not finite.

@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
+use super::narration::{NarrationConfig, Template};
 use super::*;
 
 fn frame(tick: u64, uids: &[u64], rows: &[Row], detail: bool) -> Frame {
@@ -10,7 +11,8 @@ fn frame(tick: u64, uids: &[u64], rows: &[Row], detail: bool) -> Frame {
         rows: rows.to_vec(),
         detail,
         events: Vec::new(),
-        timings: vec![("core".into(), 12.5e-6)],
+        stages: Arc::from(vec![Arc::from("core")]),
+        seconds: vec![12.5e-6],
     }
 }
 
@@ -24,15 +26,16 @@ fn encoder() -> Encoder {
     )
 }
 
-fn encode(enc: &mut Encoder, f: Frame, snapshot: bool, seq: u64) -> Value {
+fn encode(enc: &mut Encoder, mut f: Frame, snapshot: bool, seq: u64) -> Value {
     let mut out = String::new();
     enc.encode(
-        f,
+        &mut f,
         &Plan {
             snapshot,
             seq,
             ..Plan::default()
         },
+        None,
         &mut out,
     );
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
@@ -178,8 +181,32 @@ fn events_name_agents_and_objects() {
         head: Some("\"population\":1".into()),
         events: Some("{\"kind\":\"narration\",\"tick\":5}".into()),
         results: Some("[{\"ok\":true}]".into()),
+        narrate: vec![("lifecycle_exit".into(), vec![("agent_id".into(), "agent_3".into())])],
     };
-    enc.encode(f, &plan, &mut out);
+    let templates = [
+        (
+            "queue_refused",
+            "queue_conflict",
+            "{agent_id} was turned away at {object}",
+        ),
+        ("lifecycle_exit", "lifecycle", "{agent_id} left town ({reason})"),
+    ]
+    .into_iter()
+    .map(|(k, c, t)| {
+        let template = Template {
+            category: c.into(),
+            text: t.into(),
+        };
+        (k.to_owned(), template)
+    })
+    .collect();
+    let config = NarrationConfig {
+        global_window_ticks: 100,
+        global_window_limit: 10,
+        ..NarrationConfig::default()
+    };
+    let mut narrator = Narrator::new(config, templates);
+    enc.encode(&mut f, &plan, Some(&mut narrator), &mut out);
     let p: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         p["events"],
@@ -187,8 +214,13 @@ fn events_name_agents_and_objects() {
             {"kind": "queue_refused", "tick": 5, "agent_id": "agent_1", "object": "stove \"2\"", "value": 0.1235},
             {"kind": "reward_clipped", "tick": 5, "value": 0.0},
             {"kind": "narration", "tick": 5},
+            {"kind": "narration", "tick": 5, "category": "queue_conflict",
+             "text": "agent_1 was turned away at stove \"2\"", "source": "queue_refused", "agent_id": "agent_1"},
+            {"kind": "narration", "tick": 5, "category": "lifecycle",
+             "text": "agent_3 left town (?)", "source": "lifecycle_exit", "agent_id": "agent_3"},
         ])
     );
+    assert_eq!(narrator.state.emitted, 2);
     assert_eq!(p["population"], 1);
     assert_eq!(p["console_results"], json!([{"ok": true}]));
 }
