@@ -19,8 +19,8 @@ exactly as the original would):
 - every in-game hour (``ticks_per_day // 24``), and whenever the tick had
   Python-side events or console results: the town sections (economy,
   employment queue, queue and embedding counters, reward guardrails,
-  slowest ticks) and the worker's health; the KPIs of the day in progress
-  every fourth hour (and on such ticks), the last finished day's with
+  slowest ticks); the KPIs of the day in progress and the worker's health
+  every fourth hour (and on such ticks), the last finished day's KPIs with
   every sample.
 """
 

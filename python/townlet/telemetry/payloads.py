@@ -80,8 +80,10 @@ def merge_patch(old: Any, new: Any) -> Any:
     for key, value in new.items():
         if key not in old:
             out[key] = value
-        elif old[key] != value:
-            out[key] = merge_patch(old[key], value)
+        else:
+            before = old[key]
+            if before is not value and before != value:
+                out[key] = merge_patch(before, value)
     for key in old:
         if key not in new:
             out[key] = None
@@ -226,7 +228,7 @@ class PayloadBuilder:
         A batch grows while it is under ``batch_bytes`` bytes. A snapshot is
         sent first, when due (``snapshot_every``) and after a loss; otherwise
         a diff. ``health`` is called for payloads that carry health
-        (snapshots and ticks with town sections); ``alerts(tick)`` adds
+        (snapshots and ticks with the day's KPIs); ``alerts(tick)`` adds
         events to the first payload. A Python-side part that cannot be
         serialised (a NaN) is left out of its payload and counted in
         ``unserialisable``; the next batch starts with a snapshot.
@@ -319,7 +321,7 @@ class PayloadBuilder:
                 if key in self.sections and value is not before and value != before:
                     patches[key] = merge_patch(self.published.get(key), self.sections[key])
             head.update(patches)
-        if health is not None and (snapshot or sections is not None):
+        if health is not None and (snapshot or (sections is not None and "today" in sections)):
             head["health"] = health()
         # Core events are encoded and narrated by the core; so are these, after them.
         published: list[dict[str, Any]] = []

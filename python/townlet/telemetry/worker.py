@@ -86,8 +86,8 @@ class TelemetryWorker:
         self._warned_drops = 0
         self._max_pending = self.buffer.max_pending
         self._linger = self.buffer.linger_seconds
-        # Queued ticks that wake the thread before its linger is up.
-        self._high_water = 1 if self._linger == 0 else max(1, min(ENCODE_CHUNK, self._max_pending // 2))
+        #: Queued ticks that wake the thread before its linger is up.
+        self.high_water = 1 if self._linger == 0 else max(1, min(ENCODE_CHUNK, self._max_pending // 2))
         self._hurry = threading.Event()
         # Written by the worker thread only.
         self.lost_payloads = 0
@@ -118,7 +118,7 @@ class TelemetryWorker:
 
     def captured(self, depth: int) -> None:
         """Called after the tick path queued a tick (``depth``: the queue now); wakes a gathering thread."""
-        if depth >= self._high_water and not self._wake.is_set():
+        if depth >= self.high_water and not self._wake.is_set():
             self._wake.set()
         if depth >= self._max_pending:
             dropped = self.dropped_frames
@@ -284,7 +284,7 @@ class TelemetryWorker:
                 self._send_chunk()
                 self._busy = False
                 self._notify()
-                if self.queue_depth < self._high_water and not self._hurrying():
+                if self.queue_depth < self.high_water and not self._hurrying():
                     break
 
     def _hurrying(self) -> bool:
