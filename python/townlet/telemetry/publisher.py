@@ -244,7 +244,8 @@ class TelemetryPublisher:
         tick = artifacts.tick
         if self._every == 1 and not (events or results or capture.force) and tick % capture.hour:
             # The common tick: agents, core events and timings only (one core call).
-            depth = capture.recorder.capture(loop.world.core, tick, tick % DETAIL_EVERY == 0, artifacts.timings)
+            detail = tick % DETAIL_EVERY == 0
+            depth = capture.recorder.capture(loop.world.core, tick, detail, artifacts.timings)
             if depth >= worker.high_water:
                 worker.captured(depth)
             return
