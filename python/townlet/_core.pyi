@@ -158,6 +158,8 @@ class World:
         """Current price of an item index."""
     def stock(self, venue: int, item: int) -> int:
         """Units of an item in stock at a venue."""
+    def stocks(self, venues: list[int]) -> list[list[int]]:
+        """Units in stock of every item (``ITEMS`` order) at each of ``venues``."""
     def set_price_multiplier(self, item: int, factor: float) -> None:
         """Set the perturbation price multiplier on an item (1.0 clears it; range [0.1, 100])."""
     def price_multiplier(self, item: int) -> float:

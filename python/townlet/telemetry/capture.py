@@ -123,15 +123,11 @@ def town_sections(loop: SimulationLoop, kpis: bool = True) -> dict[str, Any]:
     """
     world = loop.world
     core = world.core
-    stock = core.stock
-    items = range(len(_core.ITEMS))
-    stocked = [
-        (v, venue.id) for v, venue in enumerate(world.layout.venues) if venue.kind in ("grocer", "cafe")
-    ]
+    venues, ids = world.stocked_venues
     raw: dict[str, Any] = {
         "population": len(world.agent_id_tuple),
-        "stock": [(vid, [stock(v, i) for i in items]) for v, vid in stocked],
-        "prices": [core.price(i) for i in items],
+        "stock": list(zip(ids, core.stocks(venues), strict=True)),
+        "prices": [core.price(i) for i in range(len(_core.ITEMS))],
         "weather": core.weather,
         "utilities": (core.utility_on("power"), core.utility_on("water")),
         "employment": world.employment.metrics(),

@@ -133,6 +133,12 @@ class WorldState:
         self.jobs = JobBoard(config, layout)
         self.employment = EmploymentExitQueue(config.employment)
         self.job_names: tuple[str, ...] = tuple(config.jobs)
+        stocked = [(v, venue.id) for v, venue in enumerate(layout.venues) if venue.kind in ("grocer", "cafe")]
+        #: Indices and ids of the venues that keep stock (grocers and cafes).
+        self.stocked_venues: tuple[list[int], tuple[str, ...]] = (
+            [v for v, _ in stocked],
+            tuple(vid for _, vid in stocked),
+        )
         self.venue_ids: tuple[str, ...] = tuple(v.id for v in layout.venues)
         self.placed = 0
         #: The loop's lifecycle manager (set by ``SimulationLoop``); the console's kill and caps use it.

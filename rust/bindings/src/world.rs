@@ -414,6 +414,16 @@ impl World {
         self.inner.economy().stock(venue, item)
     }
 
+    /// Units in stock of every item (in `ITEMS` order) at each of `venues`.
+    #[allow(clippy::needless_pass_by_value)] // PyO3 extracts an owned list
+    fn stocks(&self, venues: Vec<usize>) -> Vec<[u32; N_ITEMS]> {
+        let economy = self.inner.economy();
+        venues
+            .iter()
+            .map(|&v| std::array::from_fn(|i| economy.stock(v, i)))
+            .collect()
+    }
+
     /// Sets the perturbation price multiplier on an item index (1.0 clears
     /// it); it stacks with weather and overrides. Range [0.1, 100].
     fn set_price_multiplier(&mut self, item: usize, factor: f64) -> PyResult<()> {
