@@ -143,13 +143,7 @@ impl TelemetryRecorder {
         extras: Option<Py<PyAny>>,
     ) -> PyResult<usize> {
         let rows = rows_of(&uids, &rows)?;
-        let frame = Frame {
-            tick,
-            uids,
-            rows,
-            detail,
-            ..Frame::default()
-        };
+        let frame = Frame::from_rows(tick, uids, &rows, detail).map_err(PyValueError::new_err)?;
         Ok(lock(&self.inbox).push(Item::Frame { frame, extras }))
     }
 
@@ -220,8 +214,8 @@ impl TelemetryRecorder {
 impl TelemetryRecorder {
     fn frame(&mut self, world: &World, tick: u64, detail: bool, timings: &Bound<'_, PyDict>) -> PyResult<Frame> {
         let mut frame = self.spare.take().unwrap_or_default();
-        frame.capture_into(&world.inner, tick, detail, &self.last_uids);
-        if frame.uids != self.last_uids {
+        // The population changed when the frame had to sample the detail for it.
+        if frame.capture_into(&world.inner, tick, detail, &self.last_uids) && frame.uids != self.last_uids {
             self.last_uids.clone_from(&frame.uids);
         }
         frame.events.append(&mut self.pending);
@@ -426,11 +420,11 @@ impl TelemetryEncoder {
             let mut line = String::with_capacity(4096);
             for (frame, tick, plan) in work {
                 line.clear();
-                let tick = if let Some(mut frame) = frame {
+                let tick = if let Some(frame) = frame {
                     let tick = frame.tick;
                     // Locked frame by frame: health reads the narrator from other threads.
                     let mut narrator = narrator.map(lock_narrator);
-                    encoder.encode(&mut frame, &plan, narrator.as_deref_mut(), &mut line);
+                    encoder.encode(&frame, &plan, narrator.as_deref_mut(), &mut line);
                     spent.push(frame);
                     tick
                 } else {

@@ -53,12 +53,18 @@ pub const LATE: usize = 10;
 pub const ABSENCES: usize = 11;
 pub const EARNED: usize = 12;
 pub const WITHHELD: usize = 13;
-/// Columns per agent row; the first [`WALLET`] are sampled every frame,
+/// Columns per agent row; the first [`BASE`] are sampled every frame,
 /// the rest (the detail) when the frame says so.
 pub const N_COLUMNS: usize = 14;
+/// Columns sampled every frame: position, needs, option.
+pub const BASE: usize = WALLET;
 
 /// One agent's published values, quantised.
 pub type Row = [i64; N_COLUMNS];
+/// One agent's every-frame values in a frame (position, needs, option).
+pub type BaseRow = [i32; BASE];
+/// One agent's detail values in a frame (wallet, job, attendance).
+pub type DetailRow = [i64; N_COLUMNS - BASE];
 
 /// Attendance states that count as on shift (`on_time`, `late`).
 fn on_shift(state: i64) -> bool {
@@ -99,18 +105,21 @@ impl FrameEvent {
 
 /// One published tick as captured on the tick thread.
 ///
-/// Frames are recycled: [`Frame::capture_into`] refills a spent frame's
-/// buffers and [`Encoder::encode`] hands back buffers worth reusing, so a
-/// steady stream allocates nothing.
+/// The every-frame values are kept narrow and the detail only when sampled,
+/// so a frame of 64 agents is about 2 kB. Frames are recycled:
+/// [`Frame::capture_into`] refills a spent frame's buffers, so a steady
+/// stream allocates nothing.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Frame {
     pub tick: u64,
     /// Live agents' uids, in slot order.
     pub uids: Vec<u64>,
-    /// Their quantised values (detail columns zero unless `detail`).
-    pub rows: Vec<Row>,
+    /// Their every-frame values.
+    pub base: Vec<BaseRow>,
     /// Whether the detail columns (wallet, job, attendance) were sampled.
     pub detail: bool,
+    /// Their detail values when `detail` (else empty).
+    pub details: Vec<DetailRow>,
     pub events: Vec<FrameEvent>,
     /// Stage names, shared from frame to frame (one reference count per frame).
     pub stages: Arc<[Arc<str>]>,
@@ -122,42 +131,46 @@ impl Frame {
     /// Captures `world` now into this frame, reusing its buffers (events
     /// and timings are cleared; the caller adds them). The detail columns
     /// are sampled when `detail` is set or when the population differs from
-    /// `previous` (uids of the last capture).
-    pub fn capture_into(&mut self, world: &World, tick: u64, detail: bool, previous: &[u64]) {
+    /// `previous` (uids of the last capture). Returns whether it did.
+    pub fn capture_into(&mut self, world: &World, tick: u64, detail: bool, previous: &[u64]) -> bool {
         let agents = world.agents();
         let options = world.committed_options();
         self.tick = tick;
         self.uids.clear();
-        self.rows.clear();
+        self.base.clear();
+        self.details.clear();
         self.events.clear();
         self.seconds.clear();
         for slot in agents.slots() {
             self.uids.push(agents.uid[slot]);
             let n = agents.needs[slot];
-            let mut row = [0i64; N_COLUMNS];
-            row[X] = i64::from(agents.x[slot]);
-            row[Y] = i64::from(agents.y[slot]);
-            for (k, &v) in n.iter().enumerate() {
-                row[HUNGER + k] = quantise(f64::from(v * NEED_SCALE), 1.0);
-            }
-            row[OPTION] = i64::from(options.get(slot).copied().unwrap_or(0));
-            self.rows.push(row);
+            self.base.push([
+                agents.x[slot],
+                agents.y[slot],
+                narrow(quantise(f64::from(n[0] * NEED_SCALE), 1.0)),
+                narrow(quantise(f64::from(n[1] * NEED_SCALE), 1.0)),
+                narrow(quantise(f64::from(n[2] * NEED_SCALE), 1.0)),
+                i32::from(options.get(slot).copied().unwrap_or(0)),
+            ]);
         }
         self.detail = detail || self.uids != previous;
         if self.detail {
-            for (row, slot) in self.rows.iter_mut().zip(agents.slots()) {
-                row[WALLET] = money(agents.wallet[slot]);
-                row[JOB] = i64::from(agents.job[slot]);
+            for slot in agents.slots() {
+                let mut d = [0i64; N_COLUMNS - BASE];
+                d[WALLET - BASE] = money(agents.wallet[slot]);
+                d[JOB - BASE] = i64::from(agents.job[slot]);
                 if let Some(r) = world.attendance(slot) {
-                    row[ATT_STATE] = i64::from(r.state as u8);
-                    row[ATT_RATIO] = quantise(r.attendance_ratio(), RATIO_SCALE);
-                    row[LATE] = r.late_ticks.min(i64::MAX as u64) as i64;
-                    row[ABSENCES] = i64::from(r.absences);
-                    row[EARNED] = money(r.wages_earned);
-                    row[WITHHELD] = money(r.wages_withheld);
+                    d[ATT_STATE - BASE] = i64::from(r.state as u8);
+                    d[ATT_RATIO - BASE] = quantise(r.attendance_ratio(), RATIO_SCALE);
+                    d[LATE - BASE] = r.late_ticks.min(i64::MAX as u64) as i64;
+                    d[ABSENCES - BASE] = i64::from(r.absences);
+                    d[EARNED - BASE] = money(r.wages_earned);
+                    d[WITHHELD - BASE] = money(r.wages_withheld);
                 }
+                self.details.push(d);
             }
         }
+        self.detail
     }
 
     /// A new frame of `world` now (see [`Frame::capture_into`]).
@@ -166,6 +179,37 @@ impl Frame {
         frame.capture_into(world, tick, detail, previous);
         frame
     }
+
+    /// A frame from full rows (tools and tests); the detail columns are
+    /// kept when `detail`. Fails when an every-frame value does not fit 32 bits.
+    pub fn from_rows(tick: u64, uids: Vec<u64>, rows: &[Row], detail: bool) -> Result<Frame, String> {
+        let mut base = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut b = [0i32; BASE];
+            for (dst, &v) in b.iter_mut().zip(row) {
+                *dst = i32::try_from(v).map_err(|_| format!("value {v} does not fit a frame column"))?;
+            }
+            base.push(b);
+        }
+        let details = if detail {
+            rows.iter().map(|r| std::array::from_fn(|c| r[BASE + c])).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Frame {
+            tick,
+            uids,
+            base,
+            detail,
+            details,
+            ..Frame::default()
+        })
+    }
+}
+
+/// A quantised every-frame value in 32 bits (saturating).
+fn narrow(v: i64) -> i32 {
+    i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// `v * scale` rounded half to even, as Python's `round` does.
@@ -309,6 +353,8 @@ pub struct Encoder {
     pub labels: Labels,
     /// The last published agents (None before the first payload).
     pub table: Option<Table>,
+    /// The table before it, kept to be refilled.
+    spare: Option<Table>,
     scratch: Scratch,
 }
 
@@ -330,22 +376,18 @@ impl Encoder {
             names,
             labels,
             table: None,
+            spare: None,
             scratch: Scratch::default(),
         }
     }
 
     /// Appends the payload for `frame` (without a newline) to `out` and makes
-    /// the frame's agents the published state. A diff with nothing
-    /// published yet is written as a snapshot. With a `narrator`, the
-    /// frame's core events and then the plan's Python events are narrated
-    /// at the frame's tick; the narrations close the events.
-    ///
-    /// The frame is spent: it is left holding the previous published
-    /// agents' buffers, for [`Frame::capture_into`] to reuse.
-    pub fn encode(&mut self, frame: &mut Frame, plan: &Plan, narrator: Option<&mut Narrator>, out: &mut String) {
-        if !frame.detail {
-            self.carry_detail(frame);
-        }
+    /// the frame's agents the published state (detail columns not sampled
+    /// carry over from it). A diff with nothing published yet is written as
+    /// a snapshot. With a `narrator`, the frame's core events and then the
+    /// plan's Python events are narrated at the frame's tick; the
+    /// narrations close the events.
+    pub fn encode(&mut self, frame: &Frame, plan: &Plan, narrator: Option<&mut Narrator>, out: &mut String) {
         let snapshot = plan.snapshot || self.table.is_none();
         out.push_str("{\"schema_version\":\"");
         out.push_str(SCHEMA_VERSION);
@@ -356,11 +398,8 @@ impl Encoder {
         });
         push_int(out, ",\"seq\":", plan.seq);
         push_int(out, ",\"tick\":", frame.tick);
-        let table = Table {
-            uids: std::mem::take(&mut frame.uids),
-            rows: std::mem::take(&mut frame.rows),
-        };
         let previous = self.table.take();
+        let table = Self::published(self.spare.take().unwrap_or_default(), frame, previous.as_ref());
         if snapshot {
             out.push_str(",\"agents\":{");
             for (i, (&uid, row)) in table.uids.iter().zip(&table.rows).enumerate() {
@@ -418,10 +457,37 @@ impl Encoder {
         }
         out.push_str("}}");
         self.table = Some(table);
-        if let Some(old) = previous {
-            frame.uids = old.uids;
-            frame.rows = old.rows;
+        self.spare = previous;
+    }
+
+    /// The published agents after `frame`, built in `table`'s buffers: the
+    /// frame's values, with the detail carried from `previous` when the
+    /// frame has none (zeros for agents it does not know).
+    fn published(mut table: Table, frame: &Frame, previous: Option<&Table>) -> Table {
+        table.uids.clear();
+        table.uids.extend_from_slice(&frame.uids);
+        table.rows.clear();
+        let carry = previous.filter(|_| !frame.detail);
+        let index = carry.filter(|old| old.uids != frame.uids).map(Table::index);
+        for (i, b) in frame.base.iter().enumerate() {
+            let mut row = [0i64; N_COLUMNS];
+            for (dst, &v) in row.iter_mut().zip(b) {
+                *dst = i64::from(v);
+            }
+            if let Some(d) = frame.details.get(i) {
+                row[BASE..].copy_from_slice(d);
+            } else if let Some(old) = carry {
+                let j = match &index {
+                    None => Some(i),
+                    Some(index) => index.get(&frame.uids[i]).copied(),
+                };
+                if let Some(j) = j {
+                    row[BASE..].copy_from_slice(&old.rows[j][BASE..]);
+                }
+            }
+            table.rows.push(row);
         }
+        table
     }
 
     /// Appends a `failure` payload (without a newline): `head` holds its
@@ -437,23 +503,6 @@ impl Encoder {
             out.push_str(head);
         }
         out.push('}');
-    }
-
-    /// Fills the frame's detail columns from the published table (zeros for unknown agents).
-    fn carry_detail(&self, frame: &mut Frame) {
-        let Some(old) = &self.table else { return };
-        if old.uids == frame.uids {
-            for (row, prev) in frame.rows.iter_mut().zip(&old.rows) {
-                row[WALLET..].copy_from_slice(&prev[WALLET..]);
-            }
-        } else {
-            let index = old.index();
-            for (row, uid) in frame.rows.iter_mut().zip(&frame.uids) {
-                if let Some(&i) = index.get(uid) {
-                    row[WALLET..].copy_from_slice(&old.rows[i][WALLET..]);
-                }
-            }
-        }
     }
 
     fn job_name(&self, job: i64) -> Option<&str> {

@@ -6,13 +6,9 @@ use super::*;
 
 fn frame(tick: u64, uids: &[u64], rows: &[Row], detail: bool) -> Frame {
     Frame {
-        tick,
-        uids: uids.to_vec(),
-        rows: rows.to_vec(),
-        detail,
-        events: Vec::new(),
         stages: Arc::from(vec![Arc::from("core")]),
         seconds: vec![12.5e-6],
+        ..Frame::from_rows(tick, uids.to_vec(), rows, detail).expect("small values")
     }
 }
 
@@ -26,10 +22,11 @@ fn encoder() -> Encoder {
     )
 }
 
-fn encode(enc: &mut Encoder, mut f: Frame, snapshot: bool, seq: u64) -> Value {
+#[allow(clippy::needless_pass_by_value)] // call sites build the frame inline
+fn encode(enc: &mut Encoder, f: Frame, snapshot: bool, seq: u64) -> Value {
     let mut out = String::new();
     enc.encode(
-        &mut f,
+        &f,
         &Plan {
             snapshot,
             seq,
@@ -206,7 +203,7 @@ fn events_name_agents_and_objects() {
         ..NarrationConfig::default()
     };
     let mut narrator = Narrator::new(config, templates);
-    enc.encode(&mut f, &plan, Some(&mut narrator), &mut out);
+    enc.encode(&f, &plan, Some(&mut narrator), &mut out);
     let p: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         p["events"],
