@@ -197,3 +197,22 @@ def test_aggregation_mode_publishes_every_n_ticks_with_every_event(every: int) -
     ticks = {e["tick"] for p in payloads for e in p["events"]}
     assert any(t % every for t in ticks), "events of the ticks in between are carried"
     assert all(check_payload(p) == [] for p in payloads)
+
+
+def test_health_rides_with_snapshots_the_days_kpis_and_busy_ticks() -> None:
+    from townlet import _core
+
+    transport = RecordingTransport()
+    config = poc_config()
+    loop = recorded_loop(config, transport)
+    hour = config.world.ticks_per_day // 24
+    loop.run_for_ticks(9 * hour + 1)
+    loop.close()
+    core_kinds = {*_core.EVENT_KINDS, "narration"}
+    with_health = [p for p in transport.payloads() if "health" in p]
+    assert with_health[0]["kind"] == "snapshot"
+    diffs = [p for p in with_health if p["kind"] == "diff"]
+    assert {p["tick"] for p in diffs} >= {4 * hour, 8 * hour}, "every fourth in-game hour"
+    for p in diffs:
+        busy = p["console_results"] or any(e["kind"] not in core_kinds for e in p["events"])
+        assert p["tick"] % (4 * hour) == 0 or busy, f"health at tick {p['tick']} of a quiet hour"
