@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from townlet import _core
 from townlet.config.telemetry import TelemetryConfig
-from townlet.telemetry.capture import DETAIL_EVERY, FrameCapture
+from townlet.telemetry.capture import FrameCapture
 from townlet.telemetry.narration import Narrator
 from townlet.telemetry.payloads import SCHEMA_VERSION, PayloadBuilder
 from townlet.telemetry.privacy import IdHasher
@@ -241,14 +241,6 @@ class TelemetryPublisher:
         if capture is None:
             capture = self._start(loop)
         events, results = artifacts.events, self._results
-        tick = artifacts.tick
-        if self._every == 1 and not (events or results or capture.force) and tick % capture.hour:
-            # The common tick: agents, core events and timings only (one core call).
-            detail = tick % DETAIL_EVERY == 0
-            depth = capture.recorder.capture(loop.world.core, tick, detail, artifacts.timings)
-            if depth >= worker.high_water:
-                worker.captured(depth)
-            return
         if self._every > 1:
             self._carry_events.extend(events)
             self._carry_results.extend(results)
@@ -257,7 +249,9 @@ class TelemetryPublisher:
                 return
             events, results = self._carry_events, self._carry_results
             self._carry_events, self._carry_results = [], []
-        worker.captured(capture.capture(loop, artifacts, events, results))
+        depth = capture.capture(loop, artifacts, events, results)
+        if depth >= worker.high_water:  # the worker gathers until then (or its linger is up)
+            worker.captured(depth)
 
     def _start(self, loop: SimulationLoop) -> FrameCapture:
         assert self._worker is not None

@@ -173,13 +173,6 @@ impl Frame {
         self.detail
     }
 
-    /// A new frame of `world` now (see [`Frame::capture_into`]).
-    pub fn capture(world: &World, tick: u64, detail: bool, previous: &[u64]) -> Frame {
-        let mut frame = Frame::default();
-        frame.capture_into(world, tick, detail, previous);
-        frame
-    }
-
     /// A frame from full rows (tools and tests); the detail columns are
     /// kept when `detail`. Fails when an every-frame value does not fit 32 bits.
     pub fn from_rows(tick: u64, uids: Vec<u64>, rows: &[Row], detail: bool) -> Result<Frame, String> {
