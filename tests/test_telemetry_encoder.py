@@ -280,3 +280,46 @@ def test_a_part_that_cannot_be_serialised_is_left_out_and_a_snapshot_follows() -
     assert payloads[1]["events"] == []
     assert builder.unserialisable == 1
     assert "not serialisable" in str(builder.last_error)
+
+
+def test_capture_tick_takes_routine_ticks_in_one_call_and_defers_the_rest() -> None:
+    from types import SimpleNamespace
+
+    from townlet.config.loader import load_config
+
+    loop = SimulationLoop(load_config(EXAMPLES / "poc_hybrid.yaml"))
+    loop.step()
+    world = loop.world.core
+    recorder = _core.TelemetryRecorder(max_pending=8, detail_every=10, sections_every=6)
+
+    def tick(n: int, events: list[dict[str, Any]] | None = None) -> Any:
+        return SimpleNamespace(tick=n, timings={"core": 1e-5}, events=events or [])
+
+    assert recorder.capture_tick(tick(1)) == -1, "no world bound yet"
+    recorder.bind(world, wake_at=3)
+    assert recorder.force
+    assert recorder.capture_tick(tick(1)) == -1, "the first capture carries the Python-side parts"
+    assert recorder.capture(world, 1, True, {}) == 1
+    assert not recorder.force
+    assert recorder.capture_tick(tick(2)) == 0, "queued; below the wake depth"
+    assert recorder.capture_tick(tick(3, [{"kind": "job_hired"}])) == -1, "Python-side events"
+    assert recorder.capture_tick(tick(6)) == -1, "the town sections are due"
+    assert recorder.depth == 2
+    assert recorder.capture_tick(tick(7)) == 3, "the depth once it reaches wake_at"
+    recorder.force = True
+    assert recorder.capture_tick(tick(8)) == -1
+    with pytest.raises(ValueError, match="at least 1"):
+        _core.TelemetryRecorder(detail_every=0)
+
+
+def test_a_closed_queue_refuses_and_counts_what_comes_later() -> None:
+    stream = _Stream()
+    stream.push(1, {0: [0] * N_COLUMNS})
+    stream.push(2, {0: [0] * N_COLUMNS})
+    assert stream.recorder.close() == 2
+    assert stream.recorder.depth == 0
+    stream.push(3, {0: [0] * N_COLUMNS})
+    assert stream.recorder.fail(4, {"error": "x"}) == 0
+    assert stream.recorder.depth == 0
+    assert stream.recorder.refused == 2
+    assert stream.recorder.dropped == 0

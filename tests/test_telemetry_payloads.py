@@ -216,3 +216,25 @@ def test_health_rides_with_snapshots_the_days_kpis_and_busy_ticks() -> None:
     for p in diffs:
         busy = p["console_results"] or any(e["kind"] not in core_kinds for e in p["events"])
         assert p["tick"] % (4 * hour) == 0 or busy, f"health at tick {p['tick']} of a quiet hour"
+
+
+def test_routine_ticks_captured_in_one_call_publish_what_the_full_path_does() -> None:
+    # One town takes routine ticks through the recorder's one-call path (the default), the
+    # other through the full Python path: the streams are the same.
+    config = poc_config(snapshot_every_ticks=100)
+    fast, full = RecordingTransport(), RecordingTransport()
+    fast_loop, full_loop = recorded_loop(config, fast), recorded_loop(config, full)
+    _drive(fast_loop, 1)
+    _drive(full_loop, 1)
+    assert fast_loop.telemetry._fast is not None
+    full_loop.telemetry._fast = None
+    _drive(fast_loop, 259)
+    _drive(full_loop, 259)
+    fast_loop.close()
+    full_loop.close()
+
+    def comparable(p: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in p.items() if k not in ("timings_us", "health", "slowest_ticks")}
+
+    assert len(fast.lines) == 260
+    assert [comparable(p) for p in fast.payloads()] == [comparable(p) for p in full.payloads()]

@@ -249,7 +249,18 @@ class Narrator:
 class TelemetryRecorder:
     """Captures telemetry frames on the tick thread into a queue a ``TelemetryEncoder`` consumes."""
 
-    def __new__(cls, max_pending: int = 1024) -> TelemetryRecorder: ...
+    def __new__(
+        cls, max_pending: int = 1024, detail_every: int = 10, sections_every: int = 1
+    ) -> TelemetryRecorder: ...
+    def bind(self, world: World, wake_at: int) -> None:
+        """Sets the world ``capture_tick`` reads and the depth from which it reports the depth."""
+    def capture_tick(self, artifacts: Any) -> int:
+        """Queues a routine tick from ``TickArtifacts``: 0, the depth past ``wake_at``, or -1 (not queued)."""
+    @property
+    def force(self) -> bool:
+        """Whether the next capture must carry the Python-side parts."""
+    @force.setter
+    def force(self, value: bool) -> None: ...
     def capture(
         self, world: World, tick: int, detail: bool, timings: dict[str, float], extras: Any = None
     ) -> int:
@@ -275,6 +286,11 @@ class TelemetryRecorder:
         """Ticks dropped because the queue was full."""
     def clear(self) -> int:
         """Empties the queue; returns how many ticks it held."""
+    def close(self) -> int:
+        """Empties the queue and refuses (counting them) later items; returns how many it held."""
+    @property
+    def refused(self) -> int:
+        """Items refused after ``close``."""
     def state(self) -> dict[str, Any]:
         """``uids`` of the last capture and the ``held`` events, as plain lists."""
     def restore(self, uids: list[int], held: list[tuple[int, int, int | None, int, float]]) -> None:

@@ -66,8 +66,17 @@ class FrameCapture:
         At most ``max_pending`` ticks wait in the queue; past that the oldest is dropped (and counted).
         """
         self.hour = max(1, loop.config.world.ticks_per_day // 24)
-        self.recorder = _core.TelemetryRecorder(max_pending)
-        self.force = True
+        #: The core queue; its ``capture_routine`` takes routine ticks in one call, on this cadence.
+        self.recorder = _core.TelemetryRecorder(max_pending, DETAIL_EVERY, self.hour)
+
+    @property
+    def force(self) -> bool:
+        """Whether the next capture samples everything (the first one, and the next after a restore)."""
+        return self.recorder.force
+
+    @force.setter
+    def force(self, value: bool) -> None:
+        self.recorder.force = value
 
     def capture(
         self,
@@ -81,14 +90,14 @@ class FrameCapture:
         Returns the queue depth.
         """
         tick = artifacts.tick
-        busy = self.force or bool(events) or bool(results)
+        recorder = self.recorder
+        busy = recorder.force or bool(events) or bool(results)
         extras = None
         if busy or tick % self.hour == 0:
-            self.force = False
             kpis = busy or tick % (4 * self.hour) == 0
             extras = FrameExtras(events, results, town_sections(loop, kpis=kpis))
         detail = busy or tick % DETAIL_EVERY == 0
-        return self.recorder.capture(loop.world.core, tick, detail, artifacts.timings, extras)
+        return recorder.capture(loop.world.core, tick, detail, artifacts.timings, extras)
 
     def hold(self, loop: SimulationLoop) -> None:
         """Keeps the latest step's core events for the next capture (a tick that is not published)."""

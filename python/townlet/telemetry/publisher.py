@@ -164,6 +164,9 @@ class TelemetryPublisher:
                 health_extra=self._health_extra,
             )
         self._capture: FrameCapture | None = None
+        #: Once started, with a payload every tick: captures a routine tick in one core call.
+        self._fast: Callable[[TickArtifacts], int] | None = None
+        self._wake: Callable[[int], None] = lambda depth: None
         self._every = 1 if self.config.diff_every_tick else self.config.buffer.flush_interval_ticks
         self._carry_events: list[dict[str, Any]] = []
         self._carry_results: list[dict[str, Any]] = []
@@ -231,6 +234,17 @@ class TelemetryPublisher:
     # -- publishing ------------------------------------------------------------------
     def publish_tick(self, loop: SimulationLoop, artifacts: TickArtifacts) -> None:
         """Hands the tick to the worker (nothing when muted; never blocks)."""
+        fast = self._fast
+        if fast is not None and not self._results:  # a routine tick: one core call
+            depth = fast(artifacts)
+            if depth == 0:
+                return
+            if depth > 0:  # the worker gathers until then (or its linger is up)
+                self._wake(depth)
+                return
+        self._publish(loop, artifacts)
+
+    def _publish(self, loop: SimulationLoop, artifacts: TickArtifacts) -> None:
         worker = self._worker
         if worker is None:
             return
@@ -249,7 +263,9 @@ class TelemetryPublisher:
                 return
             events, results = self._carry_events, self._carry_results
             self._carry_events, self._carry_results = [], []
-        depth = capture.capture(loop, artifacts, events, results)
+            depth = capture.capture(loop, artifacts, events, results)
+        else:
+            depth = capture.capture(loop, artifacts, events, results)
         if depth >= worker.high_water:  # the worker gathers until then (or its linger is up)
             worker.captured(depth)
 
@@ -258,6 +274,10 @@ class TelemetryPublisher:
         capture = self._capture = FrameCapture(loop, self.config.buffer.max_pending)
         builder = _builder(loop, self.config, capture)
         self._worker.attach(builder)
+        if self._every == 1:  # routine ticks take the fast path
+            capture.recorder.bind(loop.world.core, self._worker.high_water)
+            self._fast = capture.recorder.capture_tick
+            self._wake = self._worker.captured
         if self._restored is not None:
             builder.restore(self._restored["builder"]) if self._restored.get("builder") else None
             if self._restored.get("capture"):

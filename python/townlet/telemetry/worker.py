@@ -136,7 +136,9 @@ class TelemetryWorker:
     @property
     def dropped_frames(self) -> int:
         """Ticks dropped before the worker took them (queue full, or after a halt)."""
-        return (self.recorder.dropped if self.recorder is not None else 0) + self.dropped_after_halt
+        recorder = self.recorder
+        queue = recorder.dropped + recorder.refused if recorder is not None else 0
+        return queue + self.dropped_after_halt
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Waits until every queued frame was handled (sent, or lost and counted); False on timeout."""
@@ -249,8 +251,8 @@ class TelemetryWorker:
                         logger.warning("telemetry: resetting %s failed: %s", transport.name, reset_exc)
                 if self.restarts >= self.worker.restart_limit:
                     self.halted = True
-                    if self.recorder is not None:
-                        self.lost_payloads += self.recorder.clear()
+                    if self.recorder is not None:  # what is queued later is refused and counted
+                        self.lost_payloads += self.recorder.close()
                     logger.critical(
                         "telemetry: the worker failed %d time(s) and halted; last error: %s",
                         self.restarts + 1,
@@ -272,13 +274,17 @@ class TelemetryWorker:
 
     def _serve(self) -> None:
         while True:
-            depth = self.queue_depth
-            if not depth and self._stop.is_set():
-                return
-            timeout = self._linger if depth else POLL_SECONDS
-            if timeout > 0 and not self._hurrying():
-                self._wake.wait(timeout)
-            self._wake.clear()
+            if not self.queue_depth:
+                if self._stop.is_set():
+                    return
+                # Sleep even when a flush hurries: spinning here would hold the GIL the
+                # flushing thread needs to see that the queue is empty.
+                self._wake.wait(POLL_SECONDS)
+                self._wake.clear()
+                continue
+            if self._linger > 0 and not self._hurrying():
+                self._wake.wait(self._linger)
+                self._wake.clear()
             while self.queue_depth:
                 self._busy = True
                 self._send_chunk()

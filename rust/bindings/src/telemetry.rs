@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use townlet_core::telemetry::{Encoder, Frame, FrameEvent, Labels, Names, Plan, Row, Table, NO_UID, N_COLUMNS};
@@ -34,6 +35,9 @@ struct Inbox {
     max_pending: usize,
     dropped: u64,
     spare: Vec<Frame>,
+    /// Set when the worker halted: later items are refused (and counted).
+    closed: bool,
+    refused: u64,
 }
 
 /// Most spent frames kept for reuse.
@@ -47,8 +51,16 @@ fn lock(inbox: &Shared) -> MutexGuard<'_, Inbox> {
 }
 
 impl Inbox {
-    /// Queues an item, dropping the oldest past `max_pending`; returns the depth.
+    /// Queues an item, dropping the oldest past `max_pending`; returns the
+    /// depth (0 when the queue is closed: the item is refused and counted).
     fn push(&mut self, item: Item) -> usize {
+        if self.closed {
+            self.refused += 1;
+            if let Item::Frame { frame, .. } = item {
+                self.recycle(frame);
+            }
+            return 0;
+        }
         while self.items.len() >= self.max_pending {
             if let Some(Item::Frame { frame, .. }) = self.items.pop_front() {
                 self.recycle(frame);
@@ -57,6 +69,17 @@ impl Inbox {
         }
         self.items.push_back(item);
         self.items.len()
+    }
+
+    /// Empties the queue (keeping the frames' buffers); returns how many items it held.
+    fn clear(&mut self) -> usize {
+        let n = self.items.len();
+        while let Some(item) = self.items.pop_front() {
+            if let Item::Frame { frame, .. } = item {
+                self.recycle(frame);
+            }
+        }
+        n
     }
 
     /// Keeps a spent frame's buffers for a later capture.
@@ -84,16 +107,32 @@ pub struct TelemetryRecorder {
     stage_keys: Vec<Py<PyString>>,
     /// A spent frame to capture into next.
     spare: Option<Frame>,
+    /// Routine ticks (`capture_routine`) sample the detail every `detail_every`
+    /// ticks and leave every `sections_every`-th tick (and the first, or the
+    /// next after `force` is set) to a full `capture` with its Python parts.
+    detail_every: u64,
+    sections_every: u64,
+    force: bool,
+    /// The world `capture_tick` captures, and the depth it reports from.
+    bound: Option<Py<World>>,
+    wake_at: usize,
 }
 
 #[pymethods]
 impl TelemetryRecorder {
     /// `max_pending`: queued ticks before the oldest is dropped.
+    /// `detail_every` and `sections_every` set the cadences of
+    /// `capture_routine` (both at least 1).
     #[new]
-    #[pyo3(signature = (max_pending=1024))]
-    fn new(max_pending: usize) -> PyResult<Self> {
+    #[pyo3(signature = (max_pending=1024, detail_every=10, sections_every=1))]
+    fn new(max_pending: usize, detail_every: u64, sections_every: u64) -> PyResult<Self> {
         if max_pending == 0 {
             return Err(PyValueError::new_err("max_pending must be at least 1"));
+        }
+        if detail_every == 0 || sections_every == 0 {
+            return Err(PyValueError::new_err(
+                "detail_every and sections_every must be at least 1",
+            ));
         }
         Ok(TelemetryRecorder {
             inbox: Arc::new(Mutex::new(Inbox {
@@ -101,13 +140,70 @@ impl TelemetryRecorder {
                 max_pending,
                 dropped: 0,
                 spare: Vec::new(),
+                closed: false,
+                refused: 0,
             })),
             last_uids: Vec::new(),
             pending: Vec::new(),
             stages: Arc::from(Vec::new()),
             stage_keys: Vec::new(),
             spare: None,
+            detail_every,
+            sections_every,
+            force: true,
+            bound: None,
+            wake_at: 1,
         })
+    }
+
+    /// Sets the world `capture_tick` reads and the queue depth from which
+    /// it reports the depth (to wake the worker).
+    fn bind(&mut self, world: Py<World>, wake_at: usize) {
+        self.bound = Some(world);
+        self.wake_at = wake_at.max(1);
+    }
+
+    /// Queues a routine tick in one call, from the loop's `TickArtifacts`
+    /// (`tick`, `timings`, `events`) and the bound world: a tick with no
+    /// Python-side events, detail sampled every `detail_every` ticks.
+    /// Returns 0 when queued, the queue depth when queued and the depth
+    /// reached `wake_at`, or -1 without capturing when the tick needs its
+    /// Python-side parts (it has events, its town sections are due every
+    /// `sections_every` ticks, it is the first capture or `force` is set,
+    /// or no world is bound): the caller then builds them and calls `capture`.
+    fn capture_tick(&mut self, py: Python<'_>, artifacts: &Bound<'_, PyAny>) -> PyResult<i64> {
+        let Some(world) = self.bound.as_ref().map(|w| w.clone_ref(py)) else {
+            return Ok(-1);
+        };
+        if self.force || artifacts.getattr(intern!(py, "events"))?.len()? > 0 {
+            return Ok(-1);
+        }
+        let tick: u64 = artifacts.getattr(intern!(py, "tick"))?.extract()?;
+        if tick % self.sections_every == 0 {
+            return Ok(-1);
+        }
+        let timings = artifacts.getattr(intern!(py, "timings"))?;
+        let timings = timings.cast::<PyDict>()?;
+        let world = world.bind(py).borrow();
+        let depth = self.queue(&world, tick, tick % self.detail_every == 0, timings, None)?;
+        Ok(if depth >= self.wake_at {
+            i64::try_from(depth).unwrap_or(i64::MAX)
+        } else {
+            0
+        })
+    }
+
+    /// Whether the next capture must carry the Python-side parts (set
+    /// initially; `capture` clears it). Set it to make the next routine
+    /// tick defer to `capture`.
+    #[getter]
+    fn get_force(&self) -> bool {
+        self.force
+    }
+
+    #[setter]
+    fn set_force(&mut self, force: bool) {
+        self.force = force;
     }
 
     /// Queues the frame of `world` after its latest step: every live agent,
@@ -124,11 +220,8 @@ impl TelemetryRecorder {
         timings: &Bound<'_, PyDict>,
         extras: Option<Py<PyAny>>,
     ) -> PyResult<usize> {
-        let frame = self.frame(&world, tick, detail, timings)?;
-        let mut inbox = lock(&self.inbox);
-        let depth = inbox.push(Item::Frame { frame, extras });
-        self.spare = inbox.spare.pop();
-        Ok(depth)
+        self.force = false;
+        self.queue(&world, tick, detail, timings, extras)
     }
 
     /// Queues a frame from explicit values (tools and tests): `uids` and an
@@ -171,10 +264,21 @@ impl TelemetryRecorder {
 
     /// Empties the queue; returns how many ticks it held.
     fn clear(&self) -> usize {
+        lock(&self.inbox).clear()
+    }
+
+    /// Empties the queue and refuses (and counts, in `refused`) everything
+    /// queued later: the worker halted. Returns how many ticks it held.
+    fn close(&self) -> usize {
         let mut inbox = lock(&self.inbox);
-        let n = inbox.items.len();
-        inbox.items.clear();
-        n
+        inbox.closed = true;
+        inbox.clear()
+    }
+
+    /// Ticks refused because the queue was closed.
+    #[getter]
+    fn refused(&self) -> u64 {
+        lock(&self.inbox).refused
     }
 
     /// The uids of the last capture and the held events, as plain lists.
@@ -212,6 +316,21 @@ impl TelemetryRecorder {
 }
 
 impl TelemetryRecorder {
+    fn queue(
+        &mut self,
+        world: &World,
+        tick: u64,
+        detail: bool,
+        timings: &Bound<'_, PyDict>,
+        extras: Option<Py<PyAny>>,
+    ) -> PyResult<usize> {
+        let frame = self.frame(world, tick, detail, timings)?;
+        let mut inbox = lock(&self.inbox);
+        let depth = inbox.push(Item::Frame { frame, extras });
+        self.spare = inbox.spare.pop();
+        Ok(depth)
+    }
+
     fn frame(&mut self, world: &World, tick: u64, detail: bool, timings: &Bound<'_, PyDict>) -> PyResult<Frame> {
         let mut frame = self.spare.take().unwrap_or_default();
         // The population changed when the frame had to sample the detail for it.
@@ -471,7 +590,12 @@ impl TelemetryEncoder {
     /// Drops the taken items unencoded (after a failure); returns how many there were.
     fn discard_taken(&mut self) -> usize {
         let n = self.taken.len();
-        self.taken.clear();
+        let mut inbox = lock(&self.inbox);
+        for taken in self.taken.drain(..) {
+            if let Item::Frame { frame, .. } = taken.item {
+                inbox.recycle(frame);
+            }
+        }
         n
     }
 
