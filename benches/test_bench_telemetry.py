@@ -26,7 +26,7 @@ from .conftest import generated_config, report_rate
 
 POPULATION = 64
 ROUND = 2000
-PAIRS = 12
+PAIRS = 20
 
 
 def _loop(path: Path | None) -> SimulationLoop:
