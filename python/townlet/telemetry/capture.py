@@ -66,7 +66,7 @@ class FrameCapture:
         At most ``max_pending`` ticks wait in the queue; past that the oldest is dropped (and counted).
         """
         self.hour = max(1, loop.config.world.ticks_per_day // 24)
-        #: The core queue; its ``capture_routine`` takes routine ticks in one call, on this cadence.
+        #: The core queue; its ``capture_tick`` takes routine ticks in one call, on this cadence.
         self.recorder = _core.TelemetryRecorder(max_pending, DETAIL_EVERY, self.hour)
 
     @property

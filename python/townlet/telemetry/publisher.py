@@ -263,9 +263,7 @@ class TelemetryPublisher:
                 return
             events, results = self._carry_events, self._carry_results
             self._carry_events, self._carry_results = [], []
-            depth = capture.capture(loop, artifacts, events, results)
-        else:
-            depth = capture.capture(loop, artifacts, events, results)
+        depth = capture.capture(loop, artifacts, events, results)
         if depth >= worker.high_water:  # the worker gathers until then (or its linger is up)
             worker.captured(depth)
 

@@ -107,7 +107,7 @@ pub struct TelemetryRecorder {
     stage_keys: Vec<Py<PyString>>,
     /// A spent frame to capture into next.
     spare: Option<Frame>,
-    /// Routine ticks (`capture_routine`) sample the detail every `detail_every`
+    /// Routine ticks (`capture_tick`) sample the detail every `detail_every`
     /// ticks and leave every `sections_every`-th tick (and the first, or the
     /// next after `force` is set) to a full `capture` with its Python parts.
     detail_every: u64,
@@ -122,7 +122,7 @@ pub struct TelemetryRecorder {
 impl TelemetryRecorder {
     /// `max_pending`: queued ticks before the oldest is dropped.
     /// `detail_every` and `sections_every` set the cadences of
-    /// `capture_routine` (both at least 1).
+    /// `capture_tick` (both at least 1).
     #[new]
     #[pyo3(signature = (max_pending=1024, detail_every=10, sections_every=1))]
     fn new(max_pending: usize, detail_every: u64, sections_every: u64) -> PyResult<Self> {
