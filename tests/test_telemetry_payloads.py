@@ -13,10 +13,13 @@ from townlet.core.sim_loop import SimulationLoop
 from townlet.telemetry import STATE_KEYS, apply_payload, tick_payload
 from townlet.telemetry.payloads import apply_merge_patch, merge_patch
 from townlet.telemetry.privacy import IdHasher
+from townlet.telemetry.publisher import world_snapshot
 from townlet.telemetry.schema import check_file, check_payload
 
 from .telemetry_helpers import RecordingTransport, poc_config, recorded_loop
 
+QUEUES = ("cooldowns", "timeouts", "abandoned", "conflicts", "ghost_steps", "blocked_moves")
+EMBEDDINGS = ("assigned", "forced_reuses", "unassigned")
 # Wall-clock sections differ between two runs of the same town.
 WALL_CLOCK = ("slowest_ticks",)
 
@@ -95,6 +98,41 @@ def test_diffs_applied_to_the_snapshot_reproduce_every_later_snapshot() -> None:
     assert fed, "needs changed on the way"
     assert patched, "other agent fields changed on the way"
     assert any(d.get("agents", {}).get("agent_2", 1) is None for d in stream), "a departure is a null"
+
+
+def test_the_cores_town_sections_follow_the_world_hour_by_hour() -> None:
+    # Population, economy, queue and embedding counters are sampled and diffed in the core.
+    transport = RecordingTransport()
+    loop = recorded_loop(poc_config(snapshot_every_ticks=10**6), transport)
+    hour = loop.config.world.ticks_per_day // 24
+    expected: dict[int, dict[str, Any]] = {}
+    for _ in range(8 * hour + 1):
+        artifacts = loop.step()
+        if artifacts.tick % hour == 0:
+            snap = world_snapshot(loop.world)
+            economy = snap["economy"]
+            economy["prices"] = {k: round(v, 4) for k, v in economy["prices"].items()}
+            queues = loop.world.core.queue_stats()
+            embeddings = loop.world.core.slot_stats()
+            expected[artifacts.tick] = {
+                "population": snap["population"],
+                "economy": economy,
+                "queues": dict(zip(QUEUES, queues, strict=True)),
+                "embeddings": dict(zip(EMBEDDINGS, embeddings, strict=True)),
+            }
+    loop.close()
+    state = None
+    checked = []
+    for payload in transport.payloads():
+        state = apply_payload(state, payload)
+        assert state is not None
+        if payload["tick"] in expected:
+            assert {k: state[k] for k in expected[payload["tick"]]} == expected[payload["tick"]]
+            checked.append(payload["tick"])
+    assert len(checked) == 9
+    stocks = {json.dumps(e["economy"]["stock"], sort_keys=True) for e in expected.values()}
+    assert len(stocks) > 1, "stock changed on the way, so diffs carried patches"
+    assert any("economy" in p for p in transport.payloads()[1:]), "economy patches were published"
 
 
 def test_a_diff_after_a_gap_is_refused() -> None:

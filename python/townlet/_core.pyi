@@ -245,12 +245,20 @@ class Narrator:
     ) -> None:
         """Restores ``state`` output."""
 
+#: The core's town sections: population, prices (units of 0.0001), stock per venue, weather,
+#: utilities (power, water), queue counters, embedding counters.
+_TownSample = tuple[int, list[int], list[list[int]], int, list[bool], list[int], list[int]]
+
 @final
 class TelemetryRecorder:
     """Captures telemetry frames on the tick thread into a queue a ``TelemetryEncoder`` consumes."""
 
     def __new__(
-        cls, max_pending: int = 1024, detail_every: int = 10, sections_every: int = 1
+        cls,
+        max_pending: int = 1024,
+        detail_every: int = 10,
+        sections_every: int = 1,
+        venues: list[int] = ...,
     ) -> TelemetryRecorder: ...
     def bind(self, world: World, wake_at: int) -> None:
         """Sets the world ``capture_tick`` reads and the depth from which it reports the depth."""
@@ -262,9 +270,15 @@ class TelemetryRecorder:
     @force.setter
     def force(self, value: bool) -> None: ...
     def capture(
-        self, world: World, tick: int, detail: bool, timings: dict[str, float], extras: Any = None
+        self,
+        world: World,
+        tick: int,
+        detail: bool,
+        timings: dict[str, float],
+        extras: Any = None,
+        town: bool = False,
     ) -> int:
-        """Queues the frame of ``world`` after its latest step; returns the queue depth."""
+        """Queues the frame of ``world`` (with the core's town sections when ``town``); returns the depth."""
     def push_rows(
         self,
         tick: int,
@@ -310,6 +324,7 @@ class TelemetryEncoder:
         privacy_key: bytes | None = None,
         narrator: Narrator | None = None,
         snapshot_every: int = 1000,
+        venue_ids: list[str] = ...,
     ) -> TelemetryEncoder: ...
     def take(self, limit: int) -> list[tuple[int, int, str, Any]]:
         """Takes up to ``limit`` queued items; ``(index, tick, kind, extras)`` of those needing parts."""
@@ -340,3 +355,7 @@ class TelemetryEncoder:
         """The last published agents ``(uids, rows)``, or None."""
     def set_table(self, uids: list[int] | None = None, rows: npt.NDArray[np.int64] | None = None) -> None:
         """Replaces the published agents, or forgets them with None."""
+    def town(self) -> tuple[_TownSample | None, _TownSample | None]:
+        """The core's town sections as last published and as last sampled."""
+    def set_town(self, published: _TownSample | None = None, latest: _TownSample | None = None) -> None:
+        """Replaces the town sections (``town`` output)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from townlet.config import SimulationConfig
 from townlet.config.basket import basket_cost
@@ -57,6 +58,8 @@ class KpiTracker:
         self._exit_wages = 0.0
         self._exits: dict[str, int] = {}
         self._spawns = 0
+        #: Day-start wages of the live agents, in slot order, for the population it was built for.
+        self._baseline: tuple[tuple[str, ...], npt.NDArray[np.float64]] | None = None
 
     def _wage_snapshot(self) -> dict[str, float]:
         world = self.world
@@ -68,11 +71,13 @@ class KpiTracker:
         for record in outcome.exits:
             self._exits[record.reason] = self._exits.get(record.reason, 0) + 1
             self._exit_wages += record.wages_earned - self._wages.pop(record.agent_id, 0.0)
+            self._baseline = None
         self._spawns += len(outcome.spawned)
         if tick % self.ticks_per_day == self.ticks_per_day - 1:
             self.days.append(self.current(tick // self.ticks_per_day))
             self._day_start = self.world.core.tally()
             self._wages = self._wage_snapshot()
+            self._baseline = None
             self._exit_wages = 0.0
             self._exits = {}
             self._spawns = 0
@@ -85,8 +90,7 @@ class KpiTracker:
         """
         world = self.world
         core = world.core
-        now = self._wage_snapshot()
-        wages = self._exit_wages + sum(v - self._wages.get(a, 0.0) for a, v in now.items())
+        wages = self._exit_wages + float(np.sum(core.attendance()[world.slots, 4] - self._day_start_wages()))
         employed = int(np.count_nonzero(core.jobs()[world.slots] >= 0))
         ages = core.counters()[world.slots, AGE]
         return {
@@ -98,9 +102,18 @@ class KpiTracker:
             "wages": wages,
             "wage_per_employed": _ratio(wages, employed, 0.0),
             "basket_cost": self.basket,
-            "mean_tenure_days": float(ages.mean()) / self.ticks_per_day if len(ages) else 0.0,
+            "mean_tenure_days": float(ages.sum()) / len(ages) / self.ticks_per_day if len(ages) else 0.0,
             **({"relationship_coverage": self._coverage()} if coverage else {}),
         }
+
+    def _day_start_wages(self) -> npt.NDArray[np.float64]:
+        """What each live agent had earned when the day started (0 for agents spawned since)."""
+        ids = self.world.agent_id_tuple
+        cached = self._baseline
+        if cached is None or cached[0] is not ids:
+            wages = self._wages
+            cached = self._baseline = (ids, np.array([wages.get(a, 0.0) for a in ids], dtype=np.float64))
+        return cached[1]
 
     def state(self) -> dict[str, Any]:
         """Everything needed to restore the tracker (for snapshots)."""
@@ -120,6 +133,7 @@ class KpiTracker:
         self._start = {str(k): int(v) for k, v in state["start"].items()}
         self._day_start = {str(k): int(v) for k, v in state["day_start"].items()}
         self._wages = {str(k): float(v) for k, v in state["wages"].items()}
+        self._baseline = None
         self._exit_wages = float(state["exit_wages"])
         self._exits = {str(k): int(v) for k, v in state["exits"].items()}
         self._spawns = int(state["spawns"])

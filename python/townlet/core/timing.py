@@ -50,6 +50,7 @@ class TickTimer:
         self.last: dict[str, float] = dict.fromkeys(stages, 0.0)
         self.last_seconds = 0.0
         self._slow: list[SlowTick] = []
+        self._sorted: tuple[SlowTick, ...] | None = ()
         self._start = 0
         self._mark = 0
 
@@ -77,15 +78,22 @@ class TickTimer:
                 heapq.heappush(self._slow, entry)
             else:
                 heapq.heapreplace(self._slow, entry)
+            self._sorted = None
         return total
 
     def last_total_ms(self) -> float:
         """Milliseconds the latest finished tick took (0 before the first)."""
         return self.last_seconds * 1e3
 
-    def slowest(self) -> list[SlowTick]:
-        """The slowest ticks so far, slowest first."""
-        return sorted(self._slow, reverse=True)
+    def slowest(self) -> tuple[SlowTick, ...]:
+        """The slowest ticks so far, slowest first.
+
+        The same tuple until the list changes (telemetry samples it hourly
+        and compares it by identity first).
+        """
+        if self._sorted is None:
+            self._sorted = tuple(sorted(self._slow, reverse=True))
+        return self._sorted
 
     def mean_seconds(self) -> dict[str, float]:
         """Mean seconds per tick for each stage and in total."""

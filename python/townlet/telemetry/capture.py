@@ -17,11 +17,12 @@ exactly as the original would):
   the tick had Python-side events or console results: wallets, jobs and
   attendance;
 - every in-game hour (``ticks_per_day // 24``), and whenever the tick had
-  Python-side events or console results: the town sections (economy,
-  employment queue, queue and embedding counters, reward guardrails,
-  slowest ticks); the KPIs of the day in progress and the worker's health
-  every fourth hour (and on such ticks), the last finished day's KPIs with
-  every sample.
+  Python-side events or console results: the town sections. The core
+  samples its own (population, economy, queue and embedding counters) in
+  the same call and encodes them on the worker; Python samples the
+  employment queue, reward guardrails and slowest ticks; the KPIs of the
+  day in progress and the worker's health every fourth hour (and on such
+  ticks), the last finished day's KPIs with every sample.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from townlet import _core
 from townlet.observations import agent_id
-from townlet.world.state import WEATHER
 
 if TYPE_CHECKING:
     from townlet.core.artifacts import TickArtifacts
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
 #: Wallets, jobs and attendance are sampled every this many ticks (and on population changes).
 DETAIL_EVERY = 10
-QUEUE_STATS = ("cooldowns", "timeouts", "abandoned", "conflicts", "ghost_steps", "blocked_moves")
-EMBEDDING_STATS = ("assigned", "forced_reuses", "unassigned")
 
 
 class FrameExtras:
@@ -67,7 +65,9 @@ class FrameCapture:
         """
         self.hour = max(1, loop.config.world.ticks_per_day // 24)
         #: The core queue; its ``capture_tick`` takes routine ticks in one call, on this cadence.
-        self.recorder = _core.TelemetryRecorder(max_pending, DETAIL_EVERY, self.hour)
+        self.recorder = _core.TelemetryRecorder(
+            max_pending, DETAIL_EVERY, self.hour, list(loop.world.stocked_venues[0])
+        )
 
     @property
     def force(self) -> bool:
@@ -97,7 +97,7 @@ class FrameCapture:
             kpis = busy or tick % (4 * self.hour) == 0
             extras = FrameExtras(events, results, town_sections(loop, kpis=kpis))
         detail = busy or tick % DETAIL_EVERY == 0
-        return recorder.capture(loop.world.core, tick, detail, artifacts.timings, extras)
+        return recorder.capture(loop.world.core, tick, detail, artifacts.timings, extras, extras is not None)
 
     def hold(self, loop: SimulationLoop) -> None:
         """Keeps the latest step's core events for the next capture (a tick that is not published)."""
@@ -124,25 +124,17 @@ class FrameCapture:
 
 
 def town_sections(loop: SimulationLoop, kpis: bool = True) -> dict[str, Any]:
-    """The town-wide inputs of the published state, sampled now (cheap; :class:`SectionFormatter` formats).
+    """The Python-side inputs of the town sections, sampled now (cheap; :class:`SectionFormatter` formats).
 
-    Stock is read for the grocers and cafes. ``kpis=False`` leaves the KPIs
-    of the day in progress out (they read every agent's wages; the publisher
-    samples them every fourth hour).
+    The core samples and encodes the rest (population, economy, queue and
+    embedding counters; ``TelemetryRecorder.capture(..., town=True)``).
+    ``kpis=False`` leaves the KPIs of the day in progress out (they read
+    every agent's wages; the publisher samples them every fourth hour).
     """
     world = loop.world
-    core = world.core
-    venues, ids = world.stocked_venues
     raw: dict[str, Any] = {
-        "population": len(world.agent_id_tuple),
-        "stock": list(zip(ids, core.stocks(venues), strict=True)),
-        "prices": [core.price(i) for i in range(len(_core.ITEMS))],
-        "weather": core.weather,
-        "utilities": (core.utility_on("power"), core.utility_on("water")),
         "employment": world.employment.metrics(),
         "review_window_ticks": world.employment.config.review_window_ticks,
-        "queues": core.queue_stats(),
-        "embeddings": core.slot_stats(),
         "rewards": loop.reward_guard.stats(),
         "slowest": loop.timer.slowest(),
         "last_day": loop.kpis.days[-1] if loop.kpis.days else None,
@@ -152,13 +144,9 @@ def town_sections(loop: SimulationLoop, kpis: bool = True) -> dict[str, Any]:
     return raw
 
 
-#: Each published section and the :func:`town_sections` keys it is made from.
+#: Each Python-built section and the :func:`town_sections` keys it is made from.
 SECTION_INPUTS: dict[str, tuple[str, ...]] = {
-    "population": ("population",),
-    "economy": ("prices", "stock", "weather", "utilities"),
     "employment": ("employment", "review_window_ticks"),
-    "queues": ("queues",),
-    "embeddings": ("embeddings",),
     "rewards": ("rewards",),
     "slowest_ticks": ("slowest",),
 }
@@ -177,9 +165,15 @@ class SectionFormatter:
         """Starts with nothing formatted."""
         self._inputs: dict[str, tuple[Any, ...]] = {}
         self._out: dict[str, Any] = {}
+        self._last_day: dict[str, Any] | None = None
 
     def format(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """The published town sections of :func:`town_sections` output (no ``None`` anywhere)."""
+        """The Python-built town sections of :func:`town_sections` output (no ``None`` anywhere).
+
+        ``kpis`` is there only with something new in it (merged into the
+        previous KPIs by the caller): the day in progress when sampled, the
+        last finished day the first time it is seen.
+        """
         out: dict[str, Any] = {}
         for section, keys in SECTION_INPUTS.items():
             inputs = tuple(raw[k] for k in keys)
@@ -188,29 +182,17 @@ class SectionFormatter:
                 continue
             out[section] = self._out[section] = _FORMAT[section](*inputs)
             self._inputs[section] = inputs
-        if "today" in raw or raw["last_day"] is not None:
-            kpis: dict[str, Any] = {}
-            if "today" in raw:
-                kpis["today"] = _kpi_day(raw["today"])
-            if raw["last_day"] is not None:
-                kpis["last_day"] = _kpi_day(raw["last_day"])
+        # ``kpis`` holds what is new: the day in progress when sampled, the last day once it closed.
+        kpis: dict[str, Any] = {}
+        if "today" in raw:
+            kpis["today"] = _kpi_day(raw["today"])
+        last_day = raw["last_day"]
+        if last_day is not None and last_day is not self._last_day:
+            kpis["last_day"] = _kpi_day(last_day)
+            self._last_day = last_day
+        if kpis:
             out["kpis"] = kpis
         return out
-
-
-def _economy(
-    prices: list[float], stock: list[tuple[str, list[int]]], weather: int, utilities: tuple[bool, bool]
-) -> dict[str, Any]:
-    items = _core.ITEMS
-    power, water = utilities
-    return {
-        "prices": {item: round(p, 4) for item, p in zip(items, prices, strict=True)},
-        "stock": {
-            vid: {item: n for item, n in zip(items, counts, strict=True) if n > 0} for vid, counts in stock
-        },
-        "weather": WEATHER[weather],
-        "utilities": {"power": power, "water": water},
-    }
 
 
 def _employment(metrics: dict[str, Any], review_window_ticks: int) -> dict[str, Any]:
@@ -220,11 +202,7 @@ def _employment(metrics: dict[str, Any], review_window_ticks: int) -> dict[str, 
 
 
 _FORMAT: dict[str, Any] = {
-    "population": lambda n: n,
-    "economy": _economy,
     "employment": _employment,
-    "queues": lambda q: dict(zip(QUEUE_STATS, q, strict=True)),
-    "embeddings": lambda e: dict(zip(EMBEDDING_STATS, e, strict=True)),
     "rewards": lambda r: {k: v if isinstance(v, int) else round(v, 6) for k, v in r.items()},
     "slowest_ticks": lambda slowest: [_slow(s) for s in slowest],
 }

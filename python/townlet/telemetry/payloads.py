@@ -52,7 +52,9 @@ STATE_KEYS = (
     "rewards",
     "slowest_ticks",
 )
-SECTION_KEYS = tuple(k for k in STATE_KEYS if k != "agents")
+#: The state keys built in Python (the core writes the agents and ``CORE_SECTIONS``).
+CORE_SECTIONS = ("population", "economy", "queues", "embeddings")
+SECTION_KEYS = tuple(k for k in STATE_KEYS if k != "agents" and k not in CORE_SECTIONS)
 #: Columns of a quantised agent row (``TelemetryEncoder.table``).
 N_COLUMNS = 14
 
@@ -166,12 +168,15 @@ class PayloadBuilder:
         recorder: _core.TelemetryRecorder,
         job_names: tuple[str, ...],
         object_ids: tuple[str, ...],
+        venue_ids: tuple[str, ...] = (),
         hasher: IdHasher,
         narrator: Narrator,
         snapshot_every: int,
         config_id: str,
     ) -> None:
-        """Reads ``recorder``'s queue; ``job_names`` and ``object_ids`` name core indices.
+        """Reads ``recorder``'s queue; ``job_names``, ``object_ids`` and ``venue_ids`` name core indices.
+
+        ``venue_ids`` names the venues whose stock the recorder samples, in its order.
 
         A full snapshot goes out every ``snapshot_every`` ticks.
         """
@@ -185,6 +190,7 @@ class PayloadBuilder:
             hasher.key if hasher.enabled else None,
             narrator.core,
             snapshot_every,
+            list(venue_ids),
         )
         self.snapshot_every = snapshot_every
         self.config_id = config_id
@@ -356,6 +362,7 @@ class PayloadBuilder:
             "agents": agents,
             "sections": self.sections,
             "published": self.published,
+            "town": [None if t is None else _town_json(t) for t in self.encoder.town()],
             "narration": self.narrator.state(),
         }
 
@@ -370,6 +377,25 @@ class PayloadBuilder:
             uids = [int(str(a).rsplit("_", 1)[1]) for a in agents["ids"]]
             rows = np.asarray(agents["q"], dtype=np.int64).reshape(-1, N_COLUMNS)
             self.encoder.set_table(uids, rows)
-        self.sections = dict(state["sections"])
-        self.published = dict(state["published"])
+        self.sections = {k: v for k, v in state["sections"].items() if k in SECTION_KEYS}
+        self.published = {k: v for k, v in state["published"].items() if k in SECTION_KEYS}
+        town = state.get("town")
+        if town is None:  # saved before the core built these sections: start over with a snapshot
+            self.encoder.set_town(None, None)
+            self.encoder.resync = True
+        else:
+            self.encoder.set_town(*(None if t is None else _town_tuple(t) for t in town))
         self.narrator.restore(state["narration"])
+
+
+_TOWN_FIELDS = ("population", "prices", "stock", "weather", "utilities", "queues", "embeddings")
+
+
+def _town_json(town: tuple[Any, ...]) -> dict[str, Any]:
+    """One sample of ``TelemetryEncoder.town`` output as a JSON-ready dict."""
+    return dict(zip(_TOWN_FIELDS, town, strict=True))
+
+
+def _town_tuple(town: dict[str, Any]) -> tuple[Any, ...]:
+    """The inverse of :func:`_town_json`."""
+    return tuple(town[k] for k in _TOWN_FIELDS)

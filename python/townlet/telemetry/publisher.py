@@ -98,6 +98,7 @@ def _builder(loop: SimulationLoop, config: TelemetryConfig, capture: FrameCaptur
         recorder=capture.recorder,
         job_names=world.job_names,
         object_ids=tuple(o.id for o in world.layout.objects),
+        venue_ids=world.stocked_venues[1],
         hasher=IdHasher(config.privacy),
         narrator=Narrator(config.narration),
         snapshot_every=config.snapshot_every_ticks,

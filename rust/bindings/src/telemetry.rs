@@ -16,7 +16,9 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
-use townlet_core::telemetry::{Encoder, Frame, FrameEvent, Labels, Names, Plan, Row, Table, NO_UID, N_COLUMNS};
+use townlet_core::telemetry::{
+    Encoder, Frame, FrameEvent, Labels, Names, Plan, Row, Table, Town, TownParts, NO_UID, N_COLUMNS,
+};
 use townlet_core::tick::EVENT_KINDS;
 
 use crate::narration::{lock_narrator, Narrator, SharedNarrator};
@@ -116,16 +118,19 @@ pub struct TelemetryRecorder {
     /// The world `capture_tick` captures, and the depth it reports from.
     bound: Option<Py<World>>,
     wake_at: usize,
+    /// Venue indices whose stock the town sections publish.
+    venues: Vec<usize>,
 }
 
 #[pymethods]
 impl TelemetryRecorder {
     /// `max_pending`: queued ticks before the oldest is dropped.
     /// `detail_every` and `sections_every` set the cadences of
-    /// `capture_tick` (both at least 1).
+    /// `capture_tick` (both at least 1). `venues`: the venue indices whose
+    /// stock the town sections publish.
     #[new]
-    #[pyo3(signature = (max_pending=1024, detail_every=10, sections_every=1))]
-    fn new(max_pending: usize, detail_every: u64, sections_every: u64) -> PyResult<Self> {
+    #[pyo3(signature = (max_pending=1024, detail_every=10, sections_every=1, venues=Vec::new()))]
+    fn new(max_pending: usize, detail_every: u64, sections_every: u64, venues: Vec<usize>) -> PyResult<Self> {
         if max_pending == 0 {
             return Err(PyValueError::new_err("max_pending must be at least 1"));
         }
@@ -153,6 +158,7 @@ impl TelemetryRecorder {
             force: true,
             bound: None,
             wake_at: 1,
+            venues,
         })
     }
 
@@ -185,7 +191,7 @@ impl TelemetryRecorder {
         let timings = artifacts.getattr(intern!(py, "timings"))?;
         let timings = timings.cast::<PyDict>()?;
         let world = world.bind(py).borrow();
-        let depth = self.queue(&world, tick, tick % self.detail_every == 0, timings, None)?;
+        let depth = self.queue(&world, tick, tick % self.detail_every == 0, timings, None, false)?;
         Ok(if depth >= self.wake_at {
             i64::try_from(depth).unwrap_or(i64::MAX)
         } else {
@@ -210,8 +216,10 @@ impl TelemetryRecorder {
     /// the step's events (after any held ones), `timings` (stage name ->
     /// seconds) and `extras` (any Python object the worker's planner reads).
     /// Wallets, jobs and attendance are sampled when `detail` is set or the
-    /// population changed since the last capture. Returns the queue depth.
-    #[pyo3(signature = (world, tick, detail, timings, extras=None))]
+    /// population changed since the last capture; the core's town sections
+    /// (population, economy, queues, embeddings) when `town` is set.
+    /// Returns the queue depth.
+    #[pyo3(signature = (world, tick, detail, timings, extras=None, town=false))]
     fn capture(
         &mut self,
         world: PyRef<'_, World>,
@@ -219,9 +227,10 @@ impl TelemetryRecorder {
         detail: bool,
         timings: &Bound<'_, PyDict>,
         extras: Option<Py<PyAny>>,
+        town: bool,
     ) -> PyResult<usize> {
         self.force = false;
-        self.queue(&world, tick, detail, timings, extras)
+        self.queue(&world, tick, detail, timings, extras, town)
     }
 
     /// Queues a frame from explicit values (tools and tests): `uids` and an
@@ -323,8 +332,12 @@ impl TelemetryRecorder {
         detail: bool,
         timings: &Bound<'_, PyDict>,
         extras: Option<Py<PyAny>>,
+        town: bool,
     ) -> PyResult<usize> {
-        let frame = self.frame(world, tick, detail, timings)?;
+        let mut frame = self.frame(world, tick, detail, timings)?;
+        if town {
+            frame.town = Some(Box::new(Town::sample(&world.inner, &self.venues)));
+        }
         let mut inbox = lock(&self.inbox);
         let depth = inbox.push(Item::Frame { frame, extras });
         self.spare = inbox.spare.pop();
@@ -412,7 +425,7 @@ pub struct TelemetryEncoder {
 #[pymethods]
 impl TelemetryEncoder {
     #[new]
-    #[pyo3(signature = (recorder, job_names, object_ids, privacy_key=None, narrator=None, snapshot_every=1000))]
+    #[pyo3(signature = (recorder, job_names, object_ids, privacy_key=None, narrator=None, snapshot_every=1000, venue_ids=Vec::new()))]
     fn new(
         recorder: PyRef<'_, TelemetryRecorder>,
         job_names: Vec<String>,
@@ -420,6 +433,7 @@ impl TelemetryEncoder {
         privacy_key: Option<Vec<u8>>,
         narrator: Option<PyRef<'_, Narrator>>,
         snapshot_every: u64,
+        venue_ids: Vec<String>,
     ) -> PyResult<Self> {
         if privacy_key.as_ref().is_some_and(|k| k.len() > 64) {
             return Err(PyValueError::new_err("privacy_key is at most 64 bytes"));
@@ -432,6 +446,7 @@ impl TelemetryEncoder {
                 Labels {
                     jobs: job_names,
                     objects: object_ids,
+                    venues: venue_ids,
                 },
                 Names::new(privacy_key),
             ),
@@ -648,6 +663,23 @@ impl TelemetryEncoder {
                 .into_pyarray(py);
             (t.uids.clone(), rows)
         })
+    }
+
+    /// The town sections as last published and as last sampled, each None
+    /// or `(population, prices, stock, weather, utilities, queues,
+    /// embeddings)` (prices in units of 0.0001, stock per venue).
+    fn town(&self) -> (Option<TownParts>, Option<TownParts>) {
+        (
+            self.inner.town.as_ref().map(Town::to_parts),
+            self.inner.town_latest.as_ref().map(Town::to_parts),
+        )
+    }
+
+    /// Replaces the town sections (`town` output).
+    #[pyo3(signature = (published=None, latest=None))]
+    fn set_town(&mut self, published: Option<TownParts>, latest: Option<TownParts>) {
+        self.inner.town = published.map(Town::from);
+        self.inner.town_latest = latest.map(Town::from);
     }
 
     /// Replaces the published agents (`table` output), or forgets them with None.

@@ -17,6 +17,7 @@
 mod blake2b;
 mod json;
 pub mod narration;
+pub mod town;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 pub use blake2b::blake2b;
 use json::{write_f64, write_fixed, write_int, write_str};
 use narration::{Narration, Narrator};
+pub use town::{Town, TownParts};
 
 use crate::tick::{Event, EVENT_KINDS, OPTIONS};
 use crate::world::World;
@@ -125,6 +127,8 @@ pub struct Frame {
     pub stages: Arc<[Arc<str>]>,
     /// Seconds per stage, in `stages` order.
     pub seconds: Vec<f64>,
+    /// The town-wide sections, on the ticks that sample them.
+    pub town: Option<Box<Town>>,
 }
 
 impl Frame {
@@ -141,6 +145,7 @@ impl Frame {
         self.details.clear();
         self.events.clear();
         self.seconds.clear();
+        self.town = None;
         for slot in agents.slots() {
             self.uids.push(agents.uid[slot]);
             let n = agents.needs[slot];
@@ -332,11 +337,12 @@ pub struct Plan {
     pub narrate: Vec<(String, Vec<(String, String)>)>,
 }
 
-/// Names for indices: jobs and objects.
+/// Names for indices: jobs, objects and the stocked venues of [`Town::stock`].
 #[derive(Debug, Clone, Default)]
 pub struct Labels {
     pub jobs: Vec<String>,
     pub objects: Vec<String>,
+    pub venues: Vec<String>,
 }
 
 /// Turns frames into payload lines, one after another (the worker owns it).
@@ -348,6 +354,9 @@ pub struct Encoder {
     pub table: Option<Table>,
     /// The table before it, kept to be refilled.
     spare: Option<Table>,
+    /// The town sections as last published, and as last sampled (what a snapshot carries).
+    pub town: Option<Town>,
+    pub town_latest: Option<Town>,
     scratch: Scratch,
 }
 
@@ -370,6 +379,8 @@ impl Encoder {
             labels,
             table: None,
             spare: None,
+            town: None,
+            town_latest: None,
             scratch: Scratch::default(),
         }
     }
@@ -407,6 +418,7 @@ impl Encoder {
         } else if let Some(old) = &previous {
             self.diff(out, old, &table);
         }
+        self.town_sections(frame, snapshot, out);
         if let Some(head) = plan.head.as_deref().filter(|h| !h.is_empty()) {
             out.push(',');
             out.push_str(head);
@@ -451,6 +463,31 @@ impl Encoder {
         out.push_str("}}");
         self.table = Some(table);
         self.spare = previous;
+    }
+
+    /// The town sections of a payload: the latest sample whole in a
+    /// snapshot; in a diff, merge patches of what changed since the last
+    /// published sample (when the frame has one).
+    fn town_sections(&mut self, frame: &Frame, snapshot: bool, out: &mut String) {
+        if let Some(town) = frame.town.as_deref() {
+            match &mut self.town_latest {
+                Some(latest) => latest.clone_from(town),
+                None => self.town_latest = Some(town.clone()),
+            }
+        }
+        let venues = &self.labels.venues;
+        if snapshot {
+            if let Some(latest) = &self.town_latest {
+                latest.write_full(venues, out);
+                self.town.clone_from(&self.town_latest);
+            }
+        } else if let Some(town) = frame.town.as_deref() {
+            match &self.town {
+                Some(old) => town.write_patch(old, venues, out),
+                None => town.write_full(venues, out),
+            }
+            self.town.clone_from(&self.town_latest);
+        }
     }
 
     /// The published agents after `frame`, built in `table`'s buffers: the

@@ -17,6 +17,7 @@ fn encoder() -> Encoder {
         Labels {
             jobs: vec!["baker".into(), "clerk".into()],
             objects: vec!["bed_1".into(), "stove \"2\"".into()],
+            venues: vec!["grocer_1".into()],
         },
         Names::new(None),
     )
