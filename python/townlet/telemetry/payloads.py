@@ -211,6 +211,11 @@ class PayloadBuilder:
         return self.encoder.seq
 
     @property
+    def sampled_town(self) -> bool:
+        """Whether the core holds a sample of its town sections (a snapshot would carry them)."""
+        return self.encoder.town()[1] is not None
+
+    @property
     def resync(self) -> bool:
         """Whether the next tick is sent as a full snapshot."""
         return self.encoder.resync

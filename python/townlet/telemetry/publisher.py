@@ -281,6 +281,8 @@ class TelemetryPublisher:
             builder.restore(self._restored["builder"]) if self._restored.get("builder") else None
             if self._restored.get("capture"):
                 capture.restore(self._restored["capture"])
+            if not builder.sampled_town:  # a state from before the core built its sections
+                capture.force = True
             self._restored = None
         self._worker.start()
         return capture
@@ -400,6 +402,8 @@ class TelemetryPublisher:
                 worker.builder.restore(state["builder"])
             if state.get("capture"):
                 self._capture.restore(state["capture"])
+            if not worker.builder.sampled_town:
+                self._capture.force = True
         else:
             self._restored = {"builder": state.get("builder"), "capture": state.get("capture")}
 
