@@ -13,7 +13,7 @@ from townlet.core.sim_loop import SimulationLoop
 from townlet.telemetry import STATE_KEYS, apply_payload, tick_payload
 from townlet.telemetry.payloads import apply_merge_patch, merge_patch
 from townlet.telemetry.privacy import IdHasher
-from townlet.telemetry.publisher import world_snapshot
+from townlet.telemetry.publisher import TelemetryPublisher, world_snapshot
 from townlet.telemetry.schema import check_file, check_payload
 
 from .telemetry_helpers import RecordingTransport, poc_config, recorded_loop
@@ -191,6 +191,18 @@ def test_tick_payload_is_a_valid_snapshot() -> None:
     assert not loop.telemetry.active, "muted by default"
 
 
+def _resume(config: Any, saved_bytes: bytes, saved: dict[str, Any], ticks: int) -> RecordingTransport:
+    """Restores a saved loop with a fresh recording publisher and runs ``ticks`` ticks."""
+    transport = RecordingTransport()
+    publisher = TelemetryPublisher(config=config.telemetry, transport=transport)
+    restored = SimulationLoop.from_state(
+        config, saved_bytes, saved, telemetry=publisher, crash_snapshots=False
+    )
+    restored.run_for_ticks(ticks)
+    restored.close()
+    return transport
+
+
 def test_state_round_trip_continues_the_stream_identically() -> None:
     config = poc_config(snapshot_every_ticks=10**6)
     first = RecordingTransport()
@@ -203,15 +215,7 @@ def test_state_round_trip_continues_the_stream_identically() -> None:
     done = len(first.lines)
     loop.run_for_ticks(70)
     loop.close()
-    second = RecordingTransport()
-    from townlet.telemetry.publisher import TelemetryPublisher
-
-    publisher = TelemetryPublisher(config=config.telemetry, transport=second)
-    restored = SimulationLoop.from_state(
-        config, saved_bytes, saved, telemetry=publisher, crash_snapshots=False
-    )
-    restored.run_for_ticks(70)
-    restored.close()
+    second = _resume(config, saved_bytes, saved, 70)
 
     def comparable(p: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in p.items() if k not in ("timings_us", "health", "slowest_ticks")}
@@ -233,16 +237,7 @@ def test_a_state_saved_without_the_cores_sections_resumes_with_a_snapshot() -> N
     assert published["population"] == latest["population"] == len(loop.world.agent_id_tuple)
     assert len(published["stock"]) == len(loop.world.stocked_venues[0])
     loop.close()
-    from townlet.telemetry.publisher import TelemetryPublisher
-
-    again = RecordingTransport()
-    publisher = TelemetryPublisher(config=config.telemetry, transport=again)
-    restored = SimulationLoop.from_state(
-        config, saved_bytes, saved, telemetry=publisher, crash_snapshots=False
-    )
-    restored.run_for_ticks(3)
-    restored.close()
-    first = again.payloads()[0]
+    first = _resume(config, saved_bytes, saved, 3).payloads()[0]
     assert first["kind"] == "snapshot", "an older state cannot be diffed against: start over"
     assert {"population", "economy", "queues", "embeddings"} <= first.keys()
     assert check_payload(first) == []
