@@ -262,6 +262,7 @@ def test_a_part_that_cannot_be_serialised_is_left_out_and_a_snapshot_follows() -
         recorder=recorder,
         job_names=(),
         object_ids=(),
+        venue_ids=(),
         hasher=IdHasher(),
         narrator=Narrator(),
         snapshot_every=1000,

@@ -168,7 +168,7 @@ class PayloadBuilder:
         recorder: _core.TelemetryRecorder,
         job_names: tuple[str, ...],
         object_ids: tuple[str, ...],
-        venue_ids: tuple[str, ...] = (),
+        venue_ids: tuple[str, ...],
         hasher: IdHasher,
         narrator: Narrator,
         snapshot_every: int,

@@ -6,6 +6,8 @@
 //! in a snapshot and, in a diff, as RFC 7386 merge patches of the members
 //! that changed since the last published sample.
 
+use std::borrow::Cow;
+
 use super::json::{write_fixed, write_int, write_str};
 use crate::economy::{Utility, ITEMS, N_ITEMS};
 use crate::precondition::WEATHER;
@@ -126,7 +128,7 @@ impl Town {
         }
         out.push_str("},\"stock\":{");
         for (v, counts) in self.stock.iter().enumerate() {
-            member(out, v > 0, venue_name(venues, v));
+            member(out, v > 0, &venue_name(venues, v));
             out.push('{');
             let mut first = true;
             for (i, &n) in counts.iter().enumerate().filter(|(_, &n)| n > 0) {
@@ -201,7 +203,7 @@ impl Town {
                 if before == Some(counts) {
                     continue;
                 }
-                member(out, !first_venue, venue_name(venues, v));
+                member(out, !first_venue, &venue_name(venues, v));
                 first_venue = false;
                 out.push('{');
                 let mut first = true;
@@ -221,7 +223,7 @@ impl Town {
                 out.push('}');
             }
             for v in self.stock.len()..old.stock.len() {
-                member(out, !first_venue, venue_name(venues, v));
+                member(out, !first_venue, &venue_name(venues, v));
                 first_venue = false;
                 out.push_str("null");
             }
@@ -277,8 +279,11 @@ fn write_counters(out: &mut String, section: &str, names: &[&str], values: &[u64
     out.push('}');
 }
 
-fn venue_name(venues: &[String], v: usize) -> &str {
-    venues.get(v).map_or("", String::as_str)
+/// The id of stocked venue `v` (`venue_<v>` when none was given, so keys stay distinct).
+fn venue_name(venues: &[String], v: usize) -> Cow<'_, str> {
+    venues
+        .get(v)
+        .map_or_else(|| Cow::Owned(format!("venue_{v}")), |s| Cow::Borrowed(s.as_str()))
 }
 
 fn weather_name(code: u8) -> &'static str {
@@ -369,6 +374,13 @@ mod tests {
         let mut patch = String::new();
         t.write_patch(&t, &venues(), &mut patch);
         assert!(patch.is_empty(), "no change, no patch: {patch}");
+        let mut unnamed = String::new();
+        t.write_full(&[], &mut unnamed);
+        let stock = &object(&unnamed)["economy"]["stock"];
+        assert_eq!(
+            stock,
+            &serde_json::json!({"venue_0": {"meal": 2, "clothes_clean": 1}, "venue_1": {}})
+        );
     }
 
     proptest! {
