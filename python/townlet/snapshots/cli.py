@@ -38,10 +38,7 @@ def _load_config(config: str) -> SimulationConfig:
 
     try:
         return load_config(resolve_config_argument(config))
-    except FileNotFoundError as exc:
-        _err.print(f"{config}: {exc}", markup=False)
-        raise typer.Exit(1) from None
-    except TownletError as exc:
+    except (FileNotFoundError, TownletError) as exc:
         _err.print(f"{config}: {exc}", markup=False)
         raise typer.Exit(1) from None
 
