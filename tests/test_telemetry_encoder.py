@@ -244,6 +244,12 @@ def test_misuse_gets_clear_errors() -> None:
     assert stream.encoder.discard_taken() == 1
     with pytest.raises(ValueError, match=r"rows must be \(2, 14\)"):
         stream.recorder.push_rows(0, [1, 2], np.zeros((1, N_COLUMNS), dtype=np.int64))
+    wide = np.zeros((1, N_COLUMNS), dtype=np.int64)
+    wide[0, 0] = 40_000  # a position past 16 bits (grids are at most 4096 wide)
+    with pytest.raises(ValueError, match="40000 does not fit a frame column"):
+        stream.recorder.push_rows(0, [1], wide)
+    wide[0, 0], wide[0, 6] = 0, 10**12  # the detail columns keep 64 bits
+    stream.recorder.push_rows(0, [1], wide)
     with pytest.raises(ValueError, match="at most 64 bytes"):
         _Stream(key=b"k" * 65)
     with pytest.raises(ValueError, match="max_pending"):

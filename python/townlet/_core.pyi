@@ -287,7 +287,10 @@ class TelemetryRecorder:
         detail: bool = True,
         extras: Any = None,
     ) -> int:
-        """Queues a frame from explicit values (an ``(agents, 14)`` int64 matrix); returns the depth."""
+        """Queues a frame from explicit values (an ``(agents, 14)`` int64 matrix); returns the depth.
+
+        The first six columns (position, needs, option) must fit 16 bits (``ValueError`` otherwise).
+        """
     def fail(self, tick: int, info: Any) -> int:
         """Queues a failed tick; returns the queue depth."""
     def hold(self, world: World) -> None:

@@ -101,7 +101,7 @@ impl Inbox {
 #[pyclass(module = "townlet._core")]
 pub struct TelemetryRecorder {
     inbox: Shared,
-    last_uids: Vec<u64>,
+    last_uids: Arc<[u64]>,
     pending: Vec<FrameEvent>,
     /// Stage names of the latest capture, in order, and the Python strings
     /// they came from (the same objects tick after tick: compared by identity).
@@ -148,7 +148,7 @@ impl TelemetryRecorder {
                 closed: false,
                 refused: 0,
             })),
-            last_uids: Vec::new(),
+            last_uids: Arc::from([]),
             pending: Vec::new(),
             stages: Arc::from(Vec::new()),
             stage_keys: Vec::new(),
@@ -234,7 +234,8 @@ impl TelemetryRecorder {
     }
 
     /// Queues a frame from explicit values (tools and tests): `uids` and an
-    /// `(agents, 14)` int64 matrix of quantised values. Returns the queue depth.
+    /// `(agents, 14)` int64 matrix of quantised values, whose every-frame
+    /// columns (position, needs, option) must fit 16 bits. Returns the queue depth.
     #[pyo3(signature = (tick, uids, rows, detail=true, extras=None))]
     fn push_rows(
         &mut self,
@@ -293,7 +294,7 @@ impl TelemetryRecorder {
     /// The uids of the last capture and the held events, as plain lists.
     fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        d.set_item("uids", self.last_uids.clone())?;
+        d.set_item("uids", self.last_uids.to_vec())?;
         let held: Vec<(u64, u8, Option<u64>, i32, f32)> = self
             .pending
             .iter()
@@ -318,7 +319,7 @@ impl TelemetryRecorder {
                 value,
             });
         }
-        self.last_uids = uids;
+        self.last_uids = uids.into();
         self.pending = pending;
         Ok(())
     }
@@ -347,8 +348,9 @@ impl TelemetryRecorder {
     fn frame(&mut self, world: &World, tick: u64, detail: bool, timings: &Bound<'_, PyDict>) -> PyResult<Frame> {
         let mut frame = self.spare.take().unwrap_or_default();
         // The population changed when the frame had to sample the detail for it.
-        if frame.capture_into(&world.inner, tick, detail, &self.last_uids) && frame.uids != self.last_uids {
-            self.last_uids.clone_from(&frame.uids);
+        if frame.capture_into(&world.inner, tick, detail, &self.last_uids) && !Arc::ptr_eq(&frame.uids, &self.last_uids)
+        {
+            self.last_uids = Arc::clone(&frame.uids);
         }
         frame.events.append(&mut self.pending);
         frame.events.extend_from_slice(&world.frame_events);

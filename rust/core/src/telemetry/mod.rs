@@ -63,8 +63,10 @@ pub const BASE: usize = WALLET;
 
 /// One agent's published values, quantised.
 pub type Row = [i64; N_COLUMNS];
-/// One agent's every-frame values in a frame (position, needs, option).
-pub type BaseRow = [i32; BASE];
+/// One agent's every-frame values in a frame (position, needs, option):
+/// 16 bits each, as grid coordinates are below 4096, needs in `[0, 1]`
+/// are 0..=100 and options are few (a larger value saturates).
+pub type BaseRow = [i16; BASE];
 /// One agent's detail values in a frame (wallet, job, attendance).
 pub type DetailRow = [i64; N_COLUMNS - BASE];
 
@@ -107,15 +109,18 @@ impl FrameEvent {
 
 /// One published tick as captured on the tick thread.
 ///
-/// The every-frame values are kept narrow and the detail only when sampled,
-/// so a frame of 64 agents is about 2 kB. Frames are recycled:
-/// [`Frame::capture_into`] refills a spent frame's buffers, so a steady
-/// stream allocates nothing.
+/// The every-frame values are kept narrow, the uids are shared with the
+/// previous frame while the population is unchanged, and the detail is
+/// kept only when sampled, so a frame of 64 agents writes under 1 kB.
+/// Frames are recycled: [`Frame::capture_into`] refills a spent frame's
+/// buffers, so a steady stream allocates nothing. (The tick thread fills a
+/// frame while a few hundred wait for the worker; a frame that stays small
+/// keeps that pool in cache.)
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Frame {
     pub tick: u64,
-    /// Live agents' uids, in slot order.
-    pub uids: Vec<u64>,
+    /// Live agents' uids, in slot order (shared while they do not change).
+    pub uids: Arc<[u64]>,
     /// Their every-frame values.
     pub base: Vec<BaseRow>,
     /// Whether the detail columns (wallet, job, attendance) were sampled.
@@ -133,32 +138,41 @@ pub struct Frame {
 
 impl Frame {
     /// Captures `world` now into this frame, reusing its buffers (events
-    /// and timings are cleared; the caller adds them). The detail columns
-    /// are sampled when `detail` is set or when the population differs from
-    /// `previous` (uids of the last capture). Returns whether it did.
-    pub fn capture_into(&mut self, world: &World, tick: u64, detail: bool, previous: &[u64]) -> bool {
+    /// and timings are cleared; the caller adds them). The uids are
+    /// `previous` (those of the last capture) when the population is the
+    /// same; otherwise the detail columns are sampled too, as they are when
+    /// `detail` is set. Returns whether they were.
+    pub fn capture_into(&mut self, world: &World, tick: u64, detail: bool, previous: &Arc<[u64]>) -> bool {
         let agents = world.agents();
         let options = world.committed_options();
         self.tick = tick;
-        self.uids.clear();
         self.base.clear();
         self.details.clear();
         self.events.clear();
         self.seconds.clear();
         self.town = None;
-        for slot in agents.slots() {
-            self.uids.push(agents.uid[slot]);
+        let mut same = true;
+        for (i, slot) in agents.slots().enumerate() {
+            same = same && previous.get(i) == Some(&agents.uid[slot]);
             let n = agents.needs[slot];
             self.base.push([
-                agents.x[slot],
-                agents.y[slot],
-                narrow(quantise(f64::from(n[0] * NEED_SCALE), 1.0)),
-                narrow(quantise(f64::from(n[1] * NEED_SCALE), 1.0)),
-                narrow(quantise(f64::from(n[2] * NEED_SCALE), 1.0)),
-                i32::from(options.get(slot).copied().unwrap_or(0)),
+                narrow(i64::from(agents.x[slot])),
+                narrow(i64::from(agents.y[slot])),
+                need(n[0]),
+                need(n[1]),
+                need(n[2]),
+                i16::from(options.get(slot).copied().unwrap_or(0)),
             ]);
         }
-        self.detail = detail || self.uids != previous;
+        same = same && previous.len() == self.base.len();
+        if same {
+            if !Arc::ptr_eq(&self.uids, previous) {
+                self.uids = Arc::clone(previous);
+            }
+        } else {
+            self.uids = agents.slots().map(|slot| agents.uid[slot]).collect();
+        }
+        self.detail = detail || !same;
         if self.detail {
             for slot in agents.slots() {
                 let mut d = [0i64; N_COLUMNS - BASE];
@@ -179,13 +193,13 @@ impl Frame {
     }
 
     /// A frame from full rows (tools and tests); the detail columns are
-    /// kept when `detail`. Fails when an every-frame value does not fit 32 bits.
+    /// kept when `detail`. Fails when an every-frame value does not fit 16 bits.
     pub fn from_rows(tick: u64, uids: Vec<u64>, rows: &[Row], detail: bool) -> Result<Frame, String> {
         let mut base = Vec::with_capacity(rows.len());
         for row in rows {
-            let mut b = [0i32; BASE];
+            let mut b = [0i16; BASE];
             for (dst, &v) in b.iter_mut().zip(row) {
-                *dst = i32::try_from(v).map_err(|_| format!("value {v} does not fit a frame column"))?;
+                *dst = i16::try_from(v).map_err(|_| format!("value {v} does not fit a frame column"))?;
             }
             base.push(b);
         }
@@ -196,7 +210,7 @@ impl Frame {
         };
         Ok(Frame {
             tick,
-            uids,
+            uids: uids.into(),
             base,
             detail,
             details,
@@ -205,9 +219,27 @@ impl Frame {
     }
 }
 
-/// A quantised every-frame value in 32 bits (saturating).
-fn narrow(v: i64) -> i32 {
-    i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
+/// A quantised every-frame value in 16 bits (saturating).
+fn narrow(v: i64) -> i16 {
+    i16::try_from(v).unwrap_or(if v < 0 { i16::MIN } else { i16::MAX })
+}
+
+/// A need quantised to 0.01 in 16 bits: `quantise(need * NEED_SCALE, 1.0)`
+/// narrowed, computed in `f32` (the product already is one) with the same
+/// round-half-to-even trick: a frame's hottest loop.
+#[allow(clippy::cast_possible_truncation)] // |x| < 2^15 here
+fn need(n: f32) -> i16 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    let x = n * NEED_SCALE;
+    if x.abs() < 32_767.5 {
+        ((x + MAGIC) - MAGIC) as i16
+    } else if !x.is_finite() {
+        0
+    } else if x < 0.0 {
+        i16::MIN
+    } else {
+        i16::MAX
+    }
 }
 
 /// `v * scale` rounded half to even, as Python's `round` does.
@@ -498,7 +530,7 @@ impl Encoder {
         table.uids.extend_from_slice(&frame.uids);
         table.rows.clear();
         let carry = previous.filter(|_| !frame.detail);
-        let index = carry.filter(|old| old.uids != frame.uids).map(Table::index);
+        let index = carry.filter(|old| *old.uids != *frame.uids).map(Table::index);
         for (i, b) in frame.base.iter().enumerate() {
             let mut row = [0i64; N_COLUMNS];
             for (dst, &v) in row.iter_mut().zip(b) {

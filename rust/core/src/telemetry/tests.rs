@@ -260,3 +260,31 @@ proptest! {
         prop_assert_eq!(apply(&before["agents"], &diff), after["agents"].clone());
     }
 }
+
+/// The quantised need as the general path computes it.
+fn need_reference(n: f32) -> i16 {
+    narrow(quantise(f64::from(n * NEED_SCALE), 1.0))
+}
+
+#[test]
+fn needs_quantise_at_the_edges_as_the_general_path_does() {
+    let edges = [
+        0.0, -0.0, 0.005, 0.015, 0.025, 0.995, 1.0, -0.005, 327.67, 327.675, 327.68, -327.68, -327.685, 1e9, -1e9,
+    ];
+    for n in edges
+        .into_iter()
+        .chain([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MIN_POSITIVE])
+    {
+        assert_eq!(need(n), need_reference(n), "need {n}");
+    }
+}
+
+proptest! {
+    /// The frame's `f32` need quantisation matches the general `f64` one for every need.
+    #[test]
+    fn needs_quantise_as_the_general_path_does(bits in any::<u32>(), unit in 0.0f32..=1.0) {
+        let n = f32::from_bits(bits);
+        prop_assert_eq!(need(n), need_reference(n));
+        prop_assert_eq!(need(unit), need_reference(unit));
+    }
+}
