@@ -52,7 +52,7 @@ logger = logging.getLogger("townlet.telemetry")
 #: Longest sleep when nothing is queued.
 POLL_SECONDS = 0.05
 #: Most queued items encoded in one go (sent in batches of ``buffer.max_batch_size``).
-ENCODE_CHUNK = 256
+ENCODE_CHUNK = 1024
 
 
 class TelemetryWorker:

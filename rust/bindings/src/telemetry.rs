@@ -43,7 +43,7 @@ struct Inbox {
 }
 
 /// Most spent frames kept for reuse.
-const MAX_SPARE: usize = 512;
+const MAX_SPARE: usize = 1024;
 
 type Shared = Arc<Mutex<Inbox>>;
 
