@@ -113,9 +113,8 @@ impl FrameEvent {
 /// previous frame while the population is unchanged, and the detail is
 /// kept only when sampled, so a frame of 64 agents writes under 1 kB.
 /// Frames are recycled: [`Frame::capture_into`] refills a spent frame's
-/// buffers, so a steady stream allocates nothing. (The tick thread fills a
-/// frame while a few hundred wait for the worker; a frame that stays small
-/// keeps that pool in cache.)
+/// buffers, so a steady stream allocates nothing. Up to `max_pending`
+/// frames wait for the worker, so their size is the queue's memory.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Frame {
     pub tick: u64,
