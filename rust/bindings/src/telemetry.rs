@@ -17,7 +17,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use townlet_core::telemetry::{
-    Encoder, Frame, FrameEvent, Labels, Names, Plan, Row, Table, Town, TownParts, NO_UID, N_COLUMNS,
+    prefetch_for_write, Encoder, Frame, FrameEvent, Labels, Names, Plan, Row, Table, Town, TownParts, NO_UID, N_COLUMNS,
 };
 use townlet_core::tick::EVENT_KINDS;
 
@@ -342,6 +342,14 @@ impl TelemetryRecorder {
         let mut inbox = lock(&self.inbox);
         let depth = inbox.push(Item::Frame { frame, extras });
         self.spare = inbox.spare.pop();
+        if let Some(next) = inbox.spare.last() {
+            // The frame after next: its header comes from the worker's core too.
+            prefetch_for_write(std::ptr::from_ref(next).cast(), size_of::<Frame>());
+        }
+        drop(inbox);
+        if let Some(spare) = &self.spare {
+            spare.prefetch_for_write((tick + 1) % self.detail_every == 0);
+        }
         Ok(depth)
     }
 
@@ -371,7 +379,10 @@ impl TelemetryRecorder {
             self.stages = Arc::from(names);
             self.stage_keys = keys;
         }
-        frame.stages = Arc::clone(&self.stages);
+        if !Arc::ptr_eq(&frame.stages, &self.stages) {
+            // A recycled frame mostly holds these already: no reference count to touch.
+            frame.stages = Arc::clone(&self.stages);
+        }
         Ok(frame)
     }
 }

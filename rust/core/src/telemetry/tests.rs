@@ -262,6 +262,20 @@ proptest! {
 }
 
 /// The quantised need as the general path computes it.
+#[test]
+fn prefetching_a_frame_changes_nothing() {
+    let empty = Frame::default();
+    empty.prefetch_for_write(true); // empty buffers: dangling pointers, nothing fetched
+    assert_eq!(empty, Frame::default());
+    let rows: Vec<Row> = (0..200).map(row).collect();
+    let uids: Vec<u64> = (0..200).collect();
+    let full = frame(7, &uids, &rows, true);
+    let before = full.clone();
+    full.prefetch_for_write(true);
+    full.prefetch_for_write(false);
+    assert_eq!(full, before);
+}
+
 fn need_reference(n: f32) -> i16 {
     narrow(quantise(f64::from(n * NEED_SCALE), 1.0))
 }
