@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import socket
 import ssl
@@ -16,6 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from townlet.config.telemetry import TransportConfig
+from townlet.core.sim_loop import SimulationLoop
 from townlet.errors import TelemetryError
 from townlet.telemetry.publisher import TelemetryPublisher
 from townlet.telemetry.transports import FileTransport, TcpTransport
@@ -278,3 +280,75 @@ def test_unwritable_file_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(TelemetryError, match="cannot open telemetry file"):
         TelemetryPublisher(path=blocker / "t.jsonl")
+
+
+def _stream_files(folder: Path, name: str) -> list[dict[str, object]]:
+    """Every payload of a rotated JSONL stream, oldest file first."""
+    rotated = sorted(folder.glob(f"{name}.*"), key=lambda p: -int(p.suffix[1:]))
+    payloads = []
+    for path in [*rotated, folder / name]:
+        text = path.read_text()
+        assert text.endswith("\n"), f"{path.name} ends inside a line"
+        payloads.extend(json.loads(line) for line in text.splitlines())
+    return payloads
+
+
+def test_file_stream_written_from_the_core_rotates_between_lines(tmp_path: Path) -> None:
+    """The worker has the core write batches that fit; the batch that would pass the limit rotates."""
+    config = poc_config(
+        transport={"rotate_max_bytes": 64 * 1024, "rotate_keep": 50}, buffer={"max_batch_size": 16}
+    )
+    out = tmp_path / "t.jsonl"
+    publisher = TelemetryPublisher(path=out, config=config.telemetry)
+    loop = SimulationLoop(config, telemetry=publisher, crash_snapshots=False)
+    loop.run_for_ticks(400)
+    assert publisher.flush()
+    health = publisher.health()
+    loop.close()
+    transport = health["transports"][0]
+    assert transport["rotations"] >= 2
+    payloads = _stream_files(tmp_path, "t.jsonl")
+    assert [p["seq"] for p in payloads] == list(range(400)), "every payload once, in order, across the files"
+    for path in tmp_path.iterdir():
+        assert path.stat().st_size <= 64 * 1024 or len(path.read_text().splitlines()) == 1
+    assert health["bytes_sent"] == sum(p.stat().st_size for p in tmp_path.iterdir())
+    assert health["send_failures"] == 0
+
+
+def test_failed_write_from_the_core_is_retried_through_the_transport(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write the core cannot make (a read-only descriptor) is a send failure; the batch goes again."""
+    config = poc_config()
+    out = tmp_path / "t.jsonl"
+    publisher = TelemetryPublisher(path=out, config=config.telemetry)
+    worker = publisher._worker
+    assert worker is not None
+    transport = worker.transports[0]
+    assert isinstance(transport, FileTransport)
+    read_end, write_end = os.pipe()  # writing to the read end fails with EBADF
+    bad_fd = read_end
+    real = transport.direct
+    calls = 0
+
+    def direct_once_bad() -> tuple[int, int] | None:
+        nonlocal calls
+        calls += 1
+        target = real()
+        return (bad_fd, 1 << 30) if calls == 1 and target is not None else target
+
+    monkeypatch.setattr(transport, "direct", direct_once_bad)
+    loop = SimulationLoop(config, telemetry=publisher, crash_snapshots=False)
+    try:
+        loop.run_for_ticks(60)
+        assert publisher.flush()
+        health = publisher.health()
+        loop.close()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert health["send_failures"] == 1
+    assert "Bad file descriptor" in str(health["last_error"])
+    assert health["dropped_messages"] == 0
+    payloads = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [p["seq"] for p in payloads] == list(range(60))

@@ -341,6 +341,23 @@ class TelemetryEncoder:
         batch_bytes: int = ...,
     ) -> list[tuple[bytes, int, int]]:
         """Encodes and narrates the taken items with the GIL released: ``(bytes, lines, last tick)``."""
+    def write_taken(
+        self,
+        fd: int,
+        room: int,
+        parts: dict[
+            int,
+            tuple[str | None, str | None, str | None, list[tuple[str, dict[str, str]]] | None],
+        ] = ...,
+        batch_lines: int = ...,
+        batch_bytes: int = ...,
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[bytes, int, int]], str | None]:
+        """``encode_taken``, writing the batches that fit in ``room`` bytes to ``fd`` (GIL released).
+
+        Returns ``(written, rest, error)``: ``(lines, last tick, bytes)`` per
+        batch written, the batches left as ``encode_taken`` returns them, and
+        why a write failed (or None).
+        """
     @property
     def first_taken_tick(self) -> int | None:
         """The tick of the first item taken and not yet encoded."""

@@ -244,6 +244,43 @@ class PayloadBuilder:
         serialised (a NaN) is left out of its payload and counted in
         ``unserialisable``; the next batch starts with a snapshot.
         """
+        parts = self._plan(limit, health, alerts)
+        batches = self.encoder.encode_taken(parts, batch_lines, batch_bytes)
+        self.next_seq = self.encoder.seq
+        return batches
+
+    def write_batches(
+        self,
+        fd: int,
+        room: int,
+        limit: int,
+        health: Callable[[], dict[str, Any]] | None = None,
+        alerts: Callable[[int], list[dict[str, Any]]] | None = None,
+        *,
+        batch_lines: int = 2**31,
+        batch_bytes: int = 2**62,
+    ) -> tuple[list[tuple[int, int, int]], list[Batch], str | None]:
+        """:meth:`build_batches`, writing the batches to the open file descriptor ``fd`` in the core.
+
+        The core writes with the GIL released and makes no bytes objects,
+        as long as the batches fit in ``room`` bytes and the writes succeed.
+        Returns ``(written, rest, error)``: ``(lines, last tick, bytes)`` of
+        each batch written, the batches left to send another way (the first
+        that would pass ``room`` or failed, and all after it) and why a
+        write failed (or None).
+        """
+        parts = self._plan(limit, health, alerts)
+        outcome = self.encoder.write_taken(fd, room, parts, batch_lines, batch_bytes)
+        self.next_seq = self.encoder.seq
+        return outcome
+
+    def _plan(
+        self,
+        limit: int,
+        health: Callable[[], dict[str, Any]] | None,
+        alerts: Callable[[int], list[dict[str, Any]]] | None,
+    ) -> dict[int, Parts]:
+        """Takes up to ``limit`` queued ticks and builds the Python-side parts of those that have any."""
         encoder = self.encoder
         parts: dict[int, Parts] = {}
         for index, tick, kind, extras in encoder.take(limit):
@@ -265,9 +302,7 @@ class PayloadBuilder:
             if extra:
                 events = f"{events},{extra}" if events else extra
             parts[0] = (head, events, results, narrate)
-        batches = encoder.encode_taken(parts, batch_lines, batch_bytes)
-        self.next_seq = encoder.seq
-        return batches
+        return parts
 
     def build_lines(self, limit: int, health: Callable[[], dict[str, Any]] | None = None) -> list[str]:
         """The payload lines (newline-terminated) for up to ``limit`` queued ticks (tools and tests)."""

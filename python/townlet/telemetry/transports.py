@@ -153,6 +153,25 @@ class FileTransport:
             self._write(data[start:end])
             start = end
 
+    def direct(self) -> tuple[int, int] | None:
+        """The open file's descriptor and the bytes it takes before rotating, for writes from the core.
+
+        The worker has the core write batches that fit straight to the
+        descriptor (then calls :meth:`wrote`) and sends the rest through
+        :meth:`send`, which rotates. None where the core cannot write to a
+        descriptor (not POSIX). Opens the file when it was reset.
+        """
+        if os.name != "posix":
+            return None
+        if self._handle is None:
+            self._open()
+        assert self._handle is not None
+        return self._handle.fileno(), max(self.rotate_max_bytes - self._size, 0)
+
+    def wrote(self, size: int) -> None:
+        """Counts ``size`` bytes the core wrote to :meth:`direct`'s descriptor."""
+        self._size += size
+
     def _write(self, data: bytes) -> None:
         if not data:
             return

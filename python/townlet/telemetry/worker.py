@@ -45,7 +45,7 @@ from townlet import _core
 from townlet.config.telemetry import BufferConfig, RetryConfig, WorkerConfig
 from townlet.errors import TelemetryError
 from townlet.telemetry.payloads import PayloadBuilder
-from townlet.telemetry.transports import Transport
+from townlet.telemetry.transports import FileTransport, Transport
 
 logger = logging.getLogger("townlet.telemetry")
 
@@ -303,19 +303,30 @@ class TelemetryWorker:
             raise TelemetryError("the telemetry worker has no payload builder")
         alerts = self._alerts if self.dropped_messages != self._alerted_drops else None
         before = builder.unserialisable
+        # A lone file transport takes its batches from the core, written with the GIL released.
+        direct = self.transports[0] if len(self.transports) == 1 else None
+        target = direct.direct() if isinstance(direct, FileTransport) else None
+        written: list[tuple[int, int, int]] = []
+        error: str | None = None
         try:
-            batches = builder.build_batches(
-                ENCODE_CHUNK,
-                self.health,
-                alerts,
-                batch_lines=self.buffer.max_batch_size,
-                batch_bytes=self.buffer.max_buffer_bytes,
-            )
+            limits = {"batch_lines": self.buffer.max_batch_size, "batch_bytes": self.buffer.max_buffer_bytes}
+            if target is not None:
+                written, batches, error = builder.write_batches(
+                    *target, ENCODE_CHUNK, self.health, alerts, **limits
+                )
+            else:
+                batches = builder.build_batches(ENCODE_CHUNK, self.health, alerts, **limits)
         except Exception:
             self.lost_payloads += builder.encoder.discard_taken()
             raise
         if builder.unserialisable != before:
             self.last_error = builder.last_error
+        for count, last_tick, size in written:
+            assert isinstance(direct, FileTransport)
+            direct.wrote(size)
+            self._sent(count, size, last_tick)
+        if error is not None and batches:  # the first batch left failed: count it, then retry as usual
+            self._failed(f"OSError: {error}", batches[0][2], list(self.transports))
         for i, (data, count, last_tick) in enumerate(batches):
             self._last_tick = last_tick
             try:
@@ -354,20 +365,9 @@ class TelemetryWorker:
                     failed.append(transport)
                     error = exc
             if error is None:
-                self.connected = all(t.connected for t in self.transports)
-                self.last_success_tick = last_tick
-                self.payloads_sent += count
-                self.bytes_sent += len(data)
+                self._sent(count, len(data), last_tick)
                 return
-            self.send_failures += 1
-            self.connected = False
-            self.last_error = f"{type(error).__name__}: {error}"
-            self.last_failure_tick = last_tick
-            for transport in failed:
-                try:
-                    transport.reset()
-                except Exception as exc:
-                    logger.warning("telemetry: resetting %s failed: %s", transport.name, exc)
+            self._failed(f"{type(error).__name__}: {error}", last_tick, failed)
             if attempt >= self.retry.max_attempts:
                 self.lost_payloads += count
                 raise TelemetryError(f"sending failed after {attempt + 1} attempt(s): {self.last_error}")
@@ -377,6 +377,25 @@ class TelemetryWorker:
             pending = failed
             if delay > 0:
                 self._stop.wait(delay) if not self._stop.is_set() else time.sleep(min(delay, 0.05))
+
+    def _sent(self, count: int, size: int, last_tick: int) -> None:
+        """Counts a batch every transport took."""
+        self.connected = all(t.connected for t in self.transports)
+        self.last_success_tick = last_tick
+        self.payloads_sent += count
+        self.bytes_sent += size
+
+    def _failed(self, error: str, last_tick: int, failed: list[Transport]) -> None:
+        """Counts a failed send and resets the transports that failed."""
+        self.send_failures += 1
+        self.connected = False
+        self.last_error = error
+        self.last_failure_tick = last_tick
+        for transport in failed:
+            try:
+                transport.reset()
+            except Exception as exc:
+                logger.warning("telemetry: resetting %s failed: %s", transport.name, exc)
 
     def _backoff(self, attempt: int) -> float:
         retry = self.retry

@@ -27,7 +27,7 @@ use crate::world::World;
 /// A queued tick (or failed tick) waiting for the worker.
 enum Item {
     Frame { frame: Frame, extras: Option<Py<PyAny>> },
-    Failure { tick: u64, info: Py<PyAny> },
+    Failure { tick: u64, info: Option<Py<PyAny>> },
 }
 
 /// The queue between the tick thread and the worker, and spent frames
@@ -252,7 +252,7 @@ impl TelemetryRecorder {
 
     /// Queues a failed tick (`info` is read by the worker's planner). Returns the queue depth.
     fn fail(&mut self, tick: u64, info: Py<PyAny>) -> usize {
-        lock(&self.inbox).push(Item::Failure { tick, info })
+        lock(&self.inbox).push(Item::Failure { tick, info: Some(info) })
     }
 
     /// Holds the events of `world`'s latest step for the next capture (a tick that is not published).
@@ -387,6 +387,144 @@ impl TelemetryRecorder {
     }
 }
 
+/// Encoded payload lines: `(text, lines, last tick)`.
+type Batch = (String, usize, u64);
+/// What `write_taken` wrote (`(lines, last tick, bytes)` each) and why a write failed.
+type Written = (Vec<(usize, u64, usize)>, Option<String>);
+/// `write_taken`'s result: written batches, batches left as bytes, the write error.
+type WriteOutcome = (Vec<(usize, u64, usize)>, Vec<(Py<PyBytes>, usize, u64)>, Option<String>);
+
+impl TelemetryEncoder {
+    /// Encodes the taken items into batches with the GIL released; with a
+    /// `sink` (`(fd, room)`), writes the leading batches that fit to `fd`
+    /// there too and returns only the others.
+    fn encode_batches(
+        &mut self,
+        py: Python<'_>,
+        mut parts: HashMap<usize, PartsTuple>,
+        batch_lines: usize,
+        batch_bytes: usize,
+        sink: Option<(i32, usize)>,
+    ) -> PyResult<(Vec<Batch>, Option<Written>)> {
+        if batch_lines == 0 {
+            self.discard_taken();
+            return Err(PyValueError::new_err("batch_lines must be at least 1"));
+        }
+        // The Python objects queued with the items are released here, with the GIL held.
+        let mut released: Vec<Py<PyAny>> = Vec::new();
+        for taken in &mut self.taken {
+            match &mut taken.item {
+                Item::Frame { extras, .. } => released.extend(extras.take()),
+                Item::Failure { info, .. } => released.extend(info.take()),
+            }
+        }
+        drop(released);
+        let taken = std::mem::take(&mut self.taken);
+        let encoder = &mut self.inner;
+        let narrator = self.narrator.as_ref();
+        let (batches, spent, written) = py.detach(move || {
+            let mut batches: Vec<Batch> = Vec::new();
+            let mut spent = Vec::with_capacity(taken.len());
+            let mut line = String::with_capacity(4096);
+            for (index, taken) in taken.into_iter().enumerate() {
+                let (head, events, results, narrate) = parts.remove(&index).unwrap_or_default();
+                let narrate = narrate
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(kind, fields)| (kind, fields.into_iter().collect()))
+                    .collect();
+                let plan = Plan {
+                    snapshot: taken.snapshot,
+                    seq: taken.seq,
+                    head,
+                    events,
+                    results,
+                    narrate,
+                };
+                line.clear();
+                let tick = match taken.item {
+                    Item::Frame { frame, .. } => {
+                        // Locked frame by frame: health reads the narrator from other threads.
+                        let mut narrator = narrator.map(lock_narrator);
+                        encoder.encode(&frame, &plan, narrator.as_deref_mut(), &mut line);
+                        let tick = frame.tick;
+                        spent.push(frame);
+                        tick
+                    }
+                    Item::Failure { tick, .. } => {
+                        Encoder::encode_failure(plan.seq, tick, plan.head.as_deref(), &mut line);
+                        tick
+                    }
+                };
+                line.push('\n');
+                match batches.last_mut() {
+                    Some((text, count, last)) if *count < batch_lines && text.len() < batch_bytes => {
+                        text.push_str(&line);
+                        *count += 1;
+                        *last = tick;
+                    }
+                    _ => {
+                        let mut text = String::with_capacity(line.len().saturating_mul(64).min(1 << 22));
+                        text.push_str(&line);
+                        batches.push((text, 1, tick));
+                    }
+                }
+            }
+            let written = sink.map(|(fd, room)| write_batches(fd, room, &mut batches));
+            (batches, spent, written)
+        });
+        {
+            let mut inbox = lock(&self.inbox);
+            for frame in spent {
+                inbox.recycle(frame);
+            }
+        }
+        Ok((batches, written))
+    }
+}
+
+/// Writes the leading `batches` that fit in `room` bytes to `fd`, removing
+/// them; stops at the first that does not fit or fails to write.
+fn write_batches(fd: i32, mut room: usize, batches: &mut Vec<Batch>) -> Written {
+    let mut written = Vec::new();
+    let mut error = None;
+    let mut done = 0;
+    for (text, count, tick) in batches.iter() {
+        if text.len() > room {
+            break;
+        }
+        if let Err(e) = write_fd(fd, text.as_bytes()) {
+            error = Some(e.to_string());
+            break;
+        }
+        room -= text.len();
+        written.push((*count, *tick, text.len()));
+        done += 1;
+    }
+    batches.drain(..done);
+    (written, error)
+}
+
+/// Writes all of `data` to the open file descriptor `fd` (which stays open).
+#[cfg(unix)]
+fn write_fd(fd: i32, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    // SAFETY: the caller keeps `fd` open for the call, and ManuallyDrop
+    // never closes it: the File only borrows the descriptor.
+    let mut file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    file.write_all(data)
+}
+
+/// Writing to a file descriptor is for Unix only; elsewhere every batch is left to Python.
+#[cfg(not(unix))]
+fn write_fd(_fd: i32, _data: &[u8]) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "writing to a file descriptor needs Unix",
+    ))
+}
+
 fn rows_of(uids: &[u64], rows: &PyReadonlyArray2<'_, i64>) -> PyResult<Vec<Row>> {
     if rows.shape() != [uids.len(), N_COLUMNS] {
         return Err(PyValueError::new_err(format!(
@@ -433,6 +571,8 @@ pub struct TelemetryEncoder {
     /// Whether a frame was taken since the published state was last reset.
     planned: bool,
     taken: Vec<Taken>,
+    /// The queue's buffer between takes (swapped with the queue's when all of it is taken).
+    intake: VecDeque<Item>,
 }
 
 #[pymethods]
@@ -470,6 +610,7 @@ impl TelemetryEncoder {
             resync: true,
             planned: false,
             taken: Vec::new(),
+            intake: VecDeque::new(),
         })
     }
 
@@ -486,31 +627,55 @@ impl TelemetryEncoder {
                 "encode_taken (or discard_taken) the items taken first",
             ));
         }
-        let items: Vec<Item> = {
-            let mut inbox = lock(&self.inbox);
-            let n = limit.min(inbox.items.len());
-            inbox.items.drain(..n).collect()
-        };
-        let out = PyList::empty(py);
-        for item in items {
-            let index = self.taken.len();
-            let seq = self.seq;
-            self.seq += 1;
-            let (tick, kind, extras, snapshot) = match &item {
-                Item::Failure { tick, info } => (*tick, "failure", Some(info), false),
-                Item::Frame { frame, extras } => {
-                    let snapshot = self.resync || !self.planned || frame.tick % self.snapshot_every == 0;
-                    self.resync = false;
-                    self.planned = true;
-                    let kind = if snapshot { "snapshot" } else { "diff" };
-                    (frame.tick, kind, extras.as_ref(), snapshot)
+        // Moving the items (a few hundred bytes each) is done without the GIL,
+        // and under the lock only for an O(1) swap when the whole queue is taken.
+        let (inbox, intake, taken) = (&self.inbox, &mut self.intake, &mut self.taken);
+        let (next_seq, resync, planned) = (&mut self.seq, &mut self.resync, &mut self.planned);
+        let snapshot_every = self.snapshot_every;
+        let wanted: Vec<usize> = py.detach(|| {
+            {
+                let mut inbox = lock(inbox);
+                let n = limit.min(inbox.items.len());
+                if n == inbox.items.len() {
+                    std::mem::swap(&mut inbox.items, intake);
+                } else {
+                    intake.extend(inbox.items.drain(..n));
                 }
-            };
-            if snapshot || extras.is_some() {
-                let extras = extras.map_or_else(|| py.None(), |e| e.clone_ref(py));
-                out.append((index, tick, kind, extras))?;
             }
-            self.taken.push(Taken { item, seq, snapshot });
+            taken.reserve(intake.len());
+            let mut wanted = Vec::new();
+            for item in intake.drain(..) {
+                let seq = *next_seq;
+                *next_seq += 1;
+                let (snapshot, extras) = match &item {
+                    Item::Failure { .. } => (false, true),
+                    Item::Frame { frame, extras } => {
+                        let snapshot = *resync || !*planned || frame.tick % snapshot_every == 0;
+                        *resync = false;
+                        *planned = true;
+                        (snapshot, extras.is_some())
+                    }
+                };
+                if snapshot || extras {
+                    wanted.push(taken.len());
+                }
+                taken.push(Taken { item, seq, snapshot });
+            }
+            wanted
+        });
+        let out = PyList::empty(py);
+        for index in wanted {
+            let taken = &self.taken[index];
+            let (tick, kind, extras) = match &taken.item {
+                Item::Failure { tick, info } => (*tick, "failure", info.as_ref()),
+                Item::Frame { frame, extras } => (
+                    frame.tick,
+                    if taken.snapshot { "snapshot" } else { "diff" },
+                    extras.as_ref(),
+                ),
+            };
+            let extras = extras.map_or_else(|| py.None(), |e| e.clone_ref(py));
+            out.append((index, tick, kind, extras))?;
         }
         Ok(out)
     }
@@ -529,81 +694,48 @@ impl TelemetryEncoder {
     fn encode_taken(
         &mut self,
         py: Python<'_>,
-        mut parts: HashMap<usize, PartsTuple>,
+        parts: HashMap<usize, PartsTuple>,
         batch_lines: usize,
         batch_bytes: usize,
     ) -> PyResult<Vec<(Py<PyBytes>, usize, u64)>> {
-        if batch_lines == 0 {
-            self.taken.clear();
-            return Err(PyValueError::new_err("batch_lines must be at least 1"));
-        }
-        let mut work: Vec<(Option<Frame>, u64, Plan)> = Vec::with_capacity(self.taken.len());
-        for (index, taken) in std::mem::take(&mut self.taken).into_iter().enumerate() {
-            let (head, events, results, narrate) = parts.remove(&index).unwrap_or_default();
-            let narrate = narrate
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(kind, fields)| (kind, fields.into_iter().collect()))
-                .collect();
-            let plan = Plan {
-                snapshot: taken.snapshot,
-                seq: taken.seq,
-                head,
-                events,
-                results,
-                narrate,
-            };
-            // Python objects are released here, with the GIL held.
-            match taken.item {
-                Item::Frame { frame, .. } => work.push((Some(frame), 0, plan)),
-                Item::Failure { tick, .. } => work.push((None, tick, plan)),
-            }
-        }
-        let encoder = &mut self.inner;
-        let narrator = self.narrator.as_ref();
-        let (batches, spent) = py.detach(move || {
-            let mut batches: Vec<(String, usize, u64)> = Vec::new();
-            let mut spent = Vec::with_capacity(work.len());
-            let mut line = String::with_capacity(4096);
-            for (frame, tick, plan) in work {
-                line.clear();
-                let tick = if let Some(frame) = frame {
-                    let tick = frame.tick;
-                    // Locked frame by frame: health reads the narrator from other threads.
-                    let mut narrator = narrator.map(lock_narrator);
-                    encoder.encode(&frame, &plan, narrator.as_deref_mut(), &mut line);
-                    spent.push(frame);
-                    tick
-                } else {
-                    Encoder::encode_failure(plan.seq, tick, plan.head.as_deref(), &mut line);
-                    tick
-                };
-                line.push('\n');
-                match batches.last_mut() {
-                    Some((text, count, last)) if *count < batch_lines && text.len() < batch_bytes => {
-                        text.push_str(&line);
-                        *count += 1;
-                        *last = tick;
-                    }
-                    _ => {
-                        let mut text = String::with_capacity(line.len().saturating_mul(64).min(1 << 22));
-                        text.push_str(&line);
-                        batches.push((text, 1, tick));
-                    }
-                }
-            }
-            (batches, spent)
-        });
-        {
-            let mut inbox = lock(&self.inbox);
-            for frame in spent {
-                inbox.recycle(frame);
-            }
-        }
+        let (batches, _) = self.encode_batches(py, parts, batch_lines, batch_bytes, None)?;
         Ok(batches
             .into_iter()
             .map(|(text, count, tick)| (PyBytes::new(py, text.as_bytes()).unbind(), count, tick))
             .collect())
+    }
+
+    /// `encode_taken`, writing the batches straight to the open file
+    /// descriptor `fd` with the GIL released (no bytes objects made), as long
+    /// as they fit in `room` bytes and the writes succeed. Returns `(written,
+    /// rest, error)`: `written` lists `(lines, last tick, bytes)` of the
+    /// batches written, `rest` the batches left to send another way, as
+    /// `encode_taken` returns them (one that would pass `room`, a failed one,
+    /// and all after it), and `error` says why a write failed (or None). The
+    /// caller keeps `fd` open for the call.
+    #[pyo3(signature = (fd, room, parts=HashMap::new(), batch_lines=usize::MAX, batch_bytes=usize::MAX))]
+    fn write_taken(
+        &mut self,
+        py: Python<'_>,
+        fd: i32,
+        room: usize,
+        parts: HashMap<usize, PartsTuple>,
+        batch_lines: usize,
+        batch_bytes: usize,
+    ) -> PyResult<WriteOutcome> {
+        if fd < 0 {
+            self.discard_taken();
+            return Err(PyValueError::new_err(format!(
+                "fd must be an open file descriptor, got {fd}"
+            )));
+        }
+        let (batches, outcome) = self.encode_batches(py, parts, batch_lines, batch_bytes, Some((fd, room)))?;
+        let (written, error) = outcome.unwrap_or_default();
+        let rest = batches
+            .into_iter()
+            .map(|(text, count, tick)| (PyBytes::new(py, text.as_bytes()).unbind(), count, tick))
+            .collect();
+        Ok((written, rest, error))
     }
 
     /// The tick of the first item taken and not yet encoded (None when none).
