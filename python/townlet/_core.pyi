@@ -248,6 +248,8 @@ class Narrator:
 #: The core's town sections: population, prices (units of 0.0001), stock per venue, weather,
 #: utilities (power, water), queue counters, embedding counters.
 _TownSample = tuple[int, list[int], list[list[int]], int, list[bool], list[int], list[int]]
+#: Python-side parts by taken index: ``(head, events, console_results, narrate)``.
+_Parts = dict[int, tuple[str | None, str | None, str | None, list[tuple[str, dict[str, str]]] | None]]
 
 @final
 class TelemetryRecorder:
@@ -333,10 +335,7 @@ class TelemetryEncoder:
         """Takes up to ``limit`` queued items; ``(index, tick, kind, extras)`` of those needing parts."""
     def encode_taken(
         self,
-        parts: dict[
-            int,
-            tuple[str | None, str | None, str | None, list[tuple[str, dict[str, str]]] | None],
-        ] = ...,
+        parts: _Parts = ...,
         batch_lines: int = ...,
         batch_bytes: int = ...,
     ) -> list[tuple[bytes, int, int]]:
@@ -345,10 +344,7 @@ class TelemetryEncoder:
         self,
         fd: int,
         room: int,
-        parts: dict[
-            int,
-            tuple[str | None, str | None, str | None, list[tuple[str, dict[str, str]]] | None],
-        ] = ...,
+        parts: _Parts = ...,
         batch_lines: int = ...,
         batch_bytes: int = ...,
     ) -> tuple[list[tuple[int, int, int]], list[tuple[bytes, int, int]], str | None]:
