@@ -28,9 +28,10 @@ into payloads, serialises them and sends them in batches of at most
 
 The agents and core events of a batch are encoded and narrated in the
 core with the GIL released (:class:`townlet._core.TelemetryEncoder`), into
-ready-to-send bytes; Python adds the few parts that change rarely (town
-sections, health, Python events), so the worker hardly competes with the
-tick thread for the GIL.
+ready-to-send bytes, or, for a lone file transport, straight into the
+file (the transport still decides when to rotate); Python adds the few
+parts that change rarely (town sections, health, Python events), so the
+worker hardly competes with the tick thread for the GIL.
 """
 
 from __future__ import annotations

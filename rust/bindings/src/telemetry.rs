@@ -5,7 +5,8 @@
 //! telemetry worker takes a chunk of queued ticks (`take`), adds the
 //! Python-side parts of the few that have any, and encodes (and narrates)
 //! the whole chunk with the GIL released (`encode_taken`) into ready-to-send
-//! batches, so the worker hardly holds the GIL the tick thread needs.
+//! batches, or writes them to a file descriptor too (`write_taken`), so the
+//! worker hardly holds the GIL the tick thread needs.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
