@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -184,6 +185,32 @@ def test_batches_respect_the_line_and_byte_limits() -> None:
     with pytest.raises(ValueError, match="batch_lines"):
         stream.encoder.encode_taken({}, 0)
     assert stream.encoder.first_taken_tick is None, "a refused call drops what was taken"
+
+
+def test_write_taken_writes_the_batches_that_fit_and_returns_the_rest(tmp_path: Path) -> None:
+    stream = _Stream()
+    for tick in range(6):
+        stream.push(tick, {u: [tick] * N_COLUMNS for u in range(1, 4)})
+    stream.encoder.take(10)
+    expected = b"".join(data for data, _, _ in stream.encoder.encode_taken({}, 2))
+    lines = expected.split(b"\n", 4)
+    room = len(b"\n".join(lines[:4])) + 1  # the first four lines: two batches of two
+    stream = _Stream()
+    for tick in range(6):
+        stream.push(tick, {u: [tick] * N_COLUMNS for u in range(1, 4)})
+    stream.encoder.take(10)
+    path = tmp_path / "out.jsonl"
+    with path.open("wb", buffering=0) as out:
+        written, rest, error = stream.encoder.write_taken(out.fileno(), room, {}, 2)
+    assert error is None
+    assert [(lines, tick) for lines, tick, _ in written] == [(2, 1), (2, 3)]
+    assert sum(size for _, _, size in written) == path.stat().st_size == room
+    assert [(lines, tick) for _, lines, tick in rest] == [(2, 5)], "the batch past the room is left"
+    assert path.read_bytes() + b"".join(data for data, _, _ in rest) == expected
+    stream.push(6, {1: [0] * N_COLUMNS})
+    stream.encoder.take(1)
+    with pytest.raises(ValueError, match="fd"):
+        stream.encoder.write_taken(-1, 100)
 
 
 def test_the_encoder_narrates_core_events_then_python_ones_with_one_throttle_state() -> None:
