@@ -305,13 +305,14 @@ class TelemetryWorker:
         alerts = self._alerts if self.dropped_messages != self._alerted_drops else None
         before = builder.unserialisable
         # A lone file transport takes its batches from the core, written with the GIL released.
-        direct = self.transports[0] if len(self.transports) == 1 else None
-        target = direct.direct() if isinstance(direct, FileTransport) else None
+        lone = self.transports[0] if len(self.transports) == 1 else None
+        direct = lone if isinstance(lone, FileTransport) else None
+        target = direct.direct() if direct is not None else None
         written: list[tuple[int, int, int]] = []
         error: str | None = None
         try:
             limits = {"batch_lines": self.buffer.max_batch_size, "batch_bytes": self.buffer.max_buffer_bytes}
-            if target is not None:
+            if direct is not None and target is not None:
                 written, batches, error = builder.write_batches(
                     *target, ENCODE_CHUNK, self.health, alerts, **limits
                 )
@@ -323,7 +324,8 @@ class TelemetryWorker:
         if builder.unserialisable != before:
             self.last_error = builder.last_error
         for count, last_tick, size in written:
-            assert isinstance(direct, FileTransport)
+            assert direct is not None  # only the direct path writes
+            self._last_tick = last_tick
             direct.wrote(size)
             self._sent(count, size, last_tick)
         if error is not None and batches:  # the first batch left failed: count it, then retry as usual
