@@ -100,6 +100,18 @@ def test_diffs_applied_to_the_snapshot_reproduce_every_later_snapshot() -> None:
     assert any(d.get("agents", {}).get("agent_2", 1) is None for d in stream), "a departure is a null"
 
 
+def _states_at(transport: RecordingTransport, ticks: set[int]) -> dict[int, dict[str, Any]]:
+    """The applied stream's state after the payload of each of ``ticks``."""
+    state = None
+    out = {}
+    for payload in transport.payloads():
+        state = apply_payload(state, payload)
+        assert state is not None
+        if payload["tick"] in ticks:
+            out[payload["tick"]] = state
+    return out
+
+
 def test_the_cores_town_sections_follow_the_world_hour_by_hour() -> None:
     # Population, economy, queue and embedding counters are sampled and diffed in the core.
     transport = RecordingTransport()
@@ -121,18 +133,90 @@ def test_the_cores_town_sections_follow_the_world_hour_by_hour() -> None:
                 "embeddings": dict(zip(EMBEDDINGS, embeddings, strict=True)),
             }
     loop.close()
-    state = None
-    checked = []
-    for payload in transport.payloads():
-        state = apply_payload(state, payload)
-        assert state is not None
-        if payload["tick"] in expected:
-            assert {k: state[k] for k in expected[payload["tick"]]} == expected[payload["tick"]]
-            checked.append(payload["tick"])
-    assert len(checked) == 9
+    states = _states_at(transport, set(expected))
+    for tick, want in expected.items():
+        assert {k: states[tick][k] for k in want} == want
+    assert len(states) == 9
     stocks = {json.dumps(e["economy"]["stock"], sort_keys=True) for e in expected.values()}
     assert len(stocks) > 1, "stock changed on the way, so diffs carried patches"
     assert any("economy" in p for p in transport.payloads()[1:]), "economy patches were published"
+
+
+def _published_day(day: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in day.items() if v is not None}
+
+
+def _published_slow_tick(s: Any) -> dict[str, Any]:
+    return {"tick": s.tick, "seconds": round(s.seconds, 7), "stages": {k: round(v, 7) for k, v in s.stages}}
+
+
+def test_the_python_sampled_sections_follow_the_town_hour_by_hour() -> None:
+    # Employment, rewards, slowest ticks and KPIs are sampled in Python and
+    # converted, diffed and written by the core: the applied stream holds them
+    # as published (floats rounded, the review window added), hour by hour.
+    transport = RecordingTransport()
+    loop = recorded_loop(poc_config(snapshot_every_ticks=10**6), transport)
+    hour = loop.config.world.ticks_per_day // 24
+    world = loop.world
+    expected: dict[int, dict[str, Any]] = {}
+    for _ in range(30 * hour + 1):
+        tick = loop.tick
+        if tick == 2 * hour + 5:
+            world.employment.enqueue_exit(world, "agent_1", tick)
+        slowest = loop.timer.slowest()  # as the tick's capture sees it: before its own timing
+        artifacts = loop.step()
+        if artifacts.tick % hour:
+            continue
+        window = world.employment.config.review_window_ticks
+        employment = {**world.employment.metrics(), "review_window_ticks": window}
+        want: dict[str, Any] = {
+            "employment": employment,
+            "rewards": {
+                k: v if isinstance(v, int) else round(v, 6) for k, v in loop.reward_guard.stats().items()
+            },
+            "slowest_ticks": [_published_slow_tick(s) for s in slowest],
+        }
+        if artifacts.tick % (4 * hour) == 0:
+            want["today"] = _published_day(loop.kpis.current(coverage=False))
+        if loop.kpis.days:
+            want["last_day"] = _published_day(loop.kpis.days[-1])
+        expected[artifacts.tick] = want
+    loop.close()
+    states = _states_at(transport, set(expected))
+    for tick, want in expected.items():
+        for key in ("employment", "rewards", "slowest_ticks"):
+            assert states[tick][key] == want[key], (tick, key)
+        for key in ("today", "last_day"):
+            if key in want:
+                assert states[tick]["kpis"][key] == want[key], (tick, key)
+    assert len(states) == 31
+    assert any(w["employment"]["pending"] == ["agent_1"] for w in expected.values()), "the queue was seen"
+    assert any("employment" in p for p in transport.payloads()[1:]), "employment patches were published"
+    assert any("last_day" in p.get("kpis", {}) for p in transport.payloads()[1:]), "a day closed on the way"
+
+
+def test_town_sections_that_cannot_be_published_are_left_out_and_counted() -> None:
+    transport = RecordingTransport()
+    loop = recorded_loop(poc_config(snapshot_every_ticks=10**6), transport)
+    hour = loop.config.world.ticks_per_day // 24
+    stats = loop.reward_guard.stats
+    loop.run_for_ticks(hour)
+    loop.reward_guard.stats = lambda: {**stats(), "mean": float("nan")}  # type: ignore[method-assign]
+    loop.run_for_ticks(1)  # the hour's sample holds a NaN
+    loop.reward_guard.stats = stats  # type: ignore[method-assign]
+    loop.telemetry.flush()
+    loop.run_for_ticks(hour)
+    health = loop.telemetry.health()
+    loop.close()
+    payloads = transport.payloads()
+    assert [p["tick"] for p in payloads] == list(range(2 * hour + 1)), "every tick was still sent"
+    sampled = payloads[hour]
+    assert "rewards" not in sampled, "the sample is left out whole"
+    assert "employment" not in sampled
+    assert any(p["kind"] == "snapshot" for p in payloads[hour + 1 :]), "the stream resyncs after it"
+    assert "not serialisable" in str(health["last_error"])
+    assert str(hour) in str(health["last_error"]), "the error names the tick"
+    assert all(check_payload(p) == [] for p in payloads)
 
 
 def test_a_diff_after_a_gap_is_refused() -> None:

@@ -332,14 +332,35 @@ class TelemetryEncoder:
         venue_ids: list[str] = ...,
     ) -> TelemetryEncoder: ...
     def take(self, limit: int) -> list[tuple[int, int, str, Any]]:
-        """Takes up to ``limit`` queued items; ``(index, tick, kind, extras)`` of those needing parts."""
+        """Takes up to ``limit`` queued items; ``(index, tick, kind, extras)`` of those needing parts.
+
+        Converts the town sections queued with the ticks (``extras.sections``);
+        one that cannot be converted is left out and counted in ``unserialisable``.
+        """
+    @property
+    def health_due(self) -> bool:
+        """Whether an item of the last ``take`` carries the worker's health."""
+    @property
+    def unserialisable(self) -> int:
+        """Ticks whose town sections could not be converted (sent without them)."""
+    @property
+    def last_error(self) -> str | None:
+        """Why the last of ``unserialisable`` failed."""
+    def sections(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The Python-side town sections as last sampled and as last published."""
+    def set_sections(self, latest: dict[str, Any], published: dict[str, Any]) -> None:
+        """Replaces the Python-side town sections (``sections`` output)."""
     def encode_taken(
         self,
         parts: _Parts = ...,
         batch_lines: int = ...,
         batch_bytes: int = ...,
+        health: str | None = None,
     ) -> list[tuple[bytes, int, int]]:
-        """Encodes and narrates the taken items with the GIL released: ``(bytes, lines, last tick)``."""
+        """Encodes and narrates the taken items with the GIL released: ``(bytes, lines, last tick)``.
+
+        ``health`` (a JSON object) goes into the snapshots and the payloads with the KPIs of the day.
+        """
     def write_taken(
         self,
         fd: int,
@@ -347,6 +368,7 @@ class TelemetryEncoder:
         parts: _Parts = ...,
         batch_lines: int = ...,
         batch_bytes: int = ...,
+        health: str | None = None,
     ) -> tuple[list[tuple[int, int, int]], list[tuple[bytes, int, int]], str | None]:
         """``encode_taken``, writing the batches that fit in ``room`` bytes to ``fd`` (GIL released).
 

@@ -35,7 +35,6 @@ from townlet.observations import agent_id
 if TYPE_CHECKING:
     from townlet.core.artifacts import TickArtifacts
     from townlet.core.sim_loop import SimulationLoop
-    from townlet.core.timing import SlowTick
 
 #: Wallets, jobs and attendance are sampled every this many ticks (and on population changes).
 DETAIL_EVERY = 10
@@ -124,10 +123,14 @@ class FrameCapture:
 
 
 def town_sections(loop: SimulationLoop, kpis: bool = True) -> dict[str, Any]:
-    """The Python-side inputs of the town sections, sampled now (cheap; :class:`SectionFormatter` formats).
+    """The Python-side town sections, sampled now as plain values (cheap).
 
-    The core samples and encodes the rest (population, economy, queue and
-    embedding counters; ``TelemetryRecorder.capture(..., town=True)``).
+    The worker's encoder converts them (``TelemetryEncoder.take``: floats
+    rounded as published, ids hashed in privacy mode) and diffs and writes
+    them in the core: ``employment`` (with ``review_window_ticks``),
+    ``rewards``, ``slowest_ticks`` and the ``kpis`` of ``today`` and
+    ``last_day``. The core samples the rest itself (population, economy,
+    queue and embedding counters; ``TelemetryRecorder.capture(..., town=True)``).
     ``kpis=False`` leaves the KPIs of the day in progress out (they read
     every agent's wages; the publisher samples them every fourth hour).
     """
@@ -142,79 +145,3 @@ def town_sections(loop: SimulationLoop, kpis: bool = True) -> dict[str, Any]:
     if kpis:
         raw["today"] = loop.kpis.current(coverage=False)
     return raw
-
-
-#: Each Python-built section and the :func:`town_sections` keys it is made from.
-SECTION_INPUTS: dict[str, tuple[str, ...]] = {
-    "employment": ("employment", "review_window_ticks"),
-    "rewards": ("rewards",),
-    "slowest_ticks": ("slowest",),
-}
-
-
-class SectionFormatter:
-    """Formats town sections, reusing the previous result of a section whose inputs did not change.
-
-    Comparing a section's inputs costs a fraction of formatting it, and
-    most sections change more slowly than they are sampled. A reused
-    section is the very same object as before, so callers can skip
-    comparing it (``is``).
-    """
-
-    def __init__(self) -> None:
-        """Starts with nothing formatted."""
-        self._inputs: dict[str, tuple[Any, ...]] = {}
-        self._out: dict[str, Any] = {}
-        self._last_day: dict[str, Any] | None = None
-
-    def format(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """The Python-built town sections of :func:`town_sections` output (no ``None`` anywhere).
-
-        ``kpis`` is there only with something new in it (merged into the
-        previous KPIs by the caller): the day in progress when sampled, the
-        last finished day the first time it is seen.
-        """
-        out: dict[str, Any] = {}
-        for section, keys in SECTION_INPUTS.items():
-            inputs = tuple(raw[k] for k in keys)
-            if section in self._out and self._inputs[section] == inputs:
-                out[section] = self._out[section]
-                continue
-            out[section] = self._out[section] = _FORMAT[section](*inputs)
-            self._inputs[section] = inputs
-        # ``kpis`` holds what is new: the day in progress when sampled, the last day once it closed.
-        kpis: dict[str, Any] = {}
-        if "today" in raw:
-            kpis["today"] = _kpi_day(raw["today"])
-        last_day = raw["last_day"]
-        if last_day is not None and last_day is not self._last_day:
-            kpis["last_day"] = _kpi_day(last_day)
-            self._last_day = last_day
-        if kpis:
-            out["kpis"] = kpis
-        return out
-
-
-def _employment(metrics: dict[str, Any], review_window_ticks: int) -> dict[str, Any]:
-    employment = dict(metrics)
-    employment["review_window_ticks"] = review_window_ticks
-    return employment
-
-
-_FORMAT: dict[str, Any] = {
-    "employment": _employment,
-    "rewards": lambda r: {k: v if isinstance(v, int) else round(v, 6) for k, v in r.items()},
-    "slowest_ticks": lambda slowest: [_slow(s) for s in slowest],
-}
-
-
-def _kpi_day(day: dict[str, Any]) -> dict[str, Any]:
-    return {k: round(v, 6) if isinstance(v, float) else v for k, v in day.items() if v is not None}
-
-
-def _slow(s: SlowTick) -> dict[str, Any]:
-    return {
-        "tick": s.tick,
-        "seconds": round(s.seconds, 7),
-        "stages": {k: round(v, 7) for k, v in s.stages},
-    }

@@ -35,7 +35,7 @@ import numpy as np
 
 from townlet import _core
 from townlet.observations import agent_id
-from townlet.telemetry.capture import FrameExtras, SectionFormatter
+from townlet.telemetry.capture import FrameExtras
 from townlet.telemetry.narration import Narrator
 from townlet.telemetry.privacy import IdHasher
 
@@ -52,8 +52,9 @@ STATE_KEYS = (
     "rewards",
     "slowest_ticks",
 )
-#: The state keys built in Python (the core writes the agents and ``CORE_SECTIONS``).
+#: The state keys the core samples itself (it also writes the agents).
 CORE_SECTIONS = ("population", "economy", "queues", "embeddings")
+#: The state keys sampled in Python (``town_sections``), converted, diffed and written by the core.
 SECTION_KEYS = tuple(k for k in STATE_KEYS if k != "agents" and k not in CORE_SECTIONS)
 #: Columns of a quantised agent row (``TelemetryEncoder.table``).
 N_COLUMNS = 14
@@ -155,11 +156,12 @@ class PayloadBuilder:
     """Turns the queued ticks of a recorder into payload lines (the worker owns it).
 
     :class:`townlet._core.TelemetryEncoder` takes the queued ticks, numbers
-    them, decides snapshot or diff, and encodes the agents and the core
-    events and narrates the events with the GIL released; this class adds
-    the Python-side parts of the few ticks that have any (town sections,
-    health, Python events, console results, failures). All of it
-    round-trips through :meth:`state`.
+    them, decides snapshot or diff, converts the town sections sampled in
+    Python, and encodes the agents, the town sections and the core events
+    and narrates the events with the GIL released; this class adds the
+    worker's health and the Python-side parts of the few ticks that have
+    any (Python events, console results, failures, the snapshots' head).
+    All of it round-trips through :meth:`state`.
     """
 
     def __init__(
@@ -194,16 +196,13 @@ class PayloadBuilder:
         )
         self.snapshot_every = snapshot_every
         self.config_id = config_id
-        self.sections: dict[str, Any] = {}
-        self.published: dict[str, Any] = {}
-        self.formatter = SectionFormatter()
-        self._employment: tuple[Any, Any] = (None, None)
         #: The next payload's sequence number as of the last batch built (readable from any thread,
         #: while :attr:`seq` asks the encoder, which the worker holds while it encodes).
         self.next_seq = 0
         #: Ticks whose Python-side parts could not be serialised (sent without them; a snapshot follows).
         self.unserialisable = 0
         self.last_error: str | None = None
+        self._encoder_unserialisable = 0
 
     @property
     def seq(self) -> int:
@@ -244,8 +243,8 @@ class PayloadBuilder:
         serialised (a NaN) is left out of its payload and counted in
         ``unserialisable``; the next batch starts with a snapshot.
         """
-        parts = self._plan(limit, health, alerts)
-        batches = self.encoder.encode_taken(parts, batch_lines, batch_bytes)
+        parts, health_json = self._plan(limit, health, alerts)
+        batches = self.encoder.encode_taken(parts, batch_lines, batch_bytes, health_json)
         self.next_seq = self.encoder.seq
         return batches
 
@@ -269,8 +268,8 @@ class PayloadBuilder:
         that would pass ``room`` or failed, and all after it) and why a
         write failed (or None).
         """
-        parts = self._plan(limit, health, alerts)
-        outcome = self.encoder.write_taken(fd, room, parts, batch_lines, batch_bytes)
+        parts, health_json = self._plan(limit, health, alerts)
+        outcome = self.encoder.write_taken(fd, room, parts, batch_lines, batch_bytes, health_json)
         self.next_seq = self.encoder.seq
         return outcome
 
@@ -279,8 +278,11 @@ class PayloadBuilder:
         limit: int,
         health: Callable[[], dict[str, Any]] | None,
         alerts: Callable[[int], list[dict[str, Any]]] | None,
-    ) -> dict[int, Parts]:
-        """Takes up to ``limit`` queued ticks and builds the Python-side parts of those that have any."""
+    ) -> tuple[dict[int, Parts], str | None]:
+        """Takes up to ``limit`` queued ticks; builds the Python-side parts of those that have any.
+
+        Returns the parts and the worker's health as JSON when a taken tick carries it.
+        """
         encoder = self.encoder
         parts: dict[int, Parts] = {}
         for index, tick, kind, extras in encoder.take(limit):
@@ -292,9 +294,14 @@ class PayloadBuilder:
                     None,
                 )
             else:
-                built = self._parts(tick, kind == "snapshot", extras, health)
+                built = self._parts(tick, kind == "snapshot", extras)
                 if built is not None:
                     parts[index] = built
+        failed = encoder.unserialisable - self._encoder_unserialisable
+        if failed:  # town sections the core could not convert
+            self._encoder_unserialisable += failed
+            self.unserialisable += failed
+            self.last_error = encoder.last_error
         first = encoder.first_taken_tick
         if alerts is not None and first is not None:
             head, events, results, narrate = parts.get(0, (None, None, None, None))
@@ -302,7 +309,10 @@ class PayloadBuilder:
             if extra:
                 events = f"{events},{extra}" if events else extra
             parts[0] = (head, events, results, narrate)
-        return parts
+        health_json = None
+        if health is not None and encoder.health_due and first is not None:
+            health_json = self._json(health(), first)
+        return parts, health_json
 
     def build_lines(self, limit: int, health: Callable[[], dict[str, Any]] | None = None) -> list[str]:
         """The payload lines (newline-terminated) for up to ``limit`` queued ticks (tools and tests)."""
@@ -336,39 +346,11 @@ class PayloadBuilder:
         text = self._json(value, tick)
         return text[1:-1] if text is not None else None
 
-    def _parts(
-        self,
-        tick: int,
-        snapshot: bool,
-        extras: FrameExtras | None,
-        health: Callable[[], dict[str, Any]] | None,
-    ) -> Parts | None:
+    def _parts(self, tick: int, snapshot: bool, extras: FrameExtras | None) -> Parts | None:
         head: dict[str, Any] = {}
-        sections = extras.sections if extras is not None else None
-        patches: dict[str, Any] = {}
-        if sections is not None:
-            fresh = self.formatter.format(sections)
-            employment = fresh["employment"]
-            if employment is not self._employment[0]:
-                self._employment = (employment, self.hasher.scrub(employment))
-            fresh["employment"] = self._employment[1]
-            if "kpis" in fresh:
-                fresh["kpis"] = {**self.sections.get("kpis", {}), **fresh["kpis"]}
-            self.sections.update(fresh)
         if snapshot:
             head["config_id"] = self.config_id
             head["agent_ids"] = "hashed" if self.hasher.enabled else "raw"
-            for key in SECTION_KEYS:
-                if key in self.sections:
-                    head[key] = self.sections[key]
-        elif sections is not None:
-            for key in SECTION_KEYS:
-                value, before = self.sections.get(key), self.published.get(key)
-                if key in self.sections and value is not before and value != before:
-                    patches[key] = merge_patch(self.published.get(key), self.sections[key])
-            head.update(patches)
-        if health is not None and (snapshot or (sections is not None and "today" in sections)):
-            head["health"] = health()
         # Core events are encoded and narrated by the core; so are these, after them.
         published: list[dict[str, Any]] = []
         if extras is not None and extras.events:
@@ -381,11 +363,6 @@ class PayloadBuilder:
         head_json = self._fragment(head, tick)
         if head and head_json is None:
             return None
-        if snapshot:
-            self.published = {k: self.sections[k] for k in SECTION_KEYS if k in self.sections}
-        else:
-            for key in patches:
-                self.published[key] = self.sections[key]
         return head_json, self._fragment(published, tick), results, narrate or None
 
     # -- persistence ---------------------------------------------------------------
@@ -396,12 +373,13 @@ class PayloadBuilder:
         if table is not None:
             uids, rows = table
             agents = {"ids": [agent_id(u) for u in uids], "q": rows.tolist()}
+        sections, published = self.encoder.sections()
         return {
             "seq": self.encoder.seq,
             "resync": self.encoder.resync,
             "agents": agents,
-            "sections": self.sections,
-            "published": self.published,
+            "sections": sections,
+            "published": published,
             "town": [None if t is None else _town_json(t) for t in self.encoder.town()],
             "narration": self.narrator.state(),
         }
@@ -417,8 +395,7 @@ class PayloadBuilder:
             uids = [int(str(a).rsplit("_", 1)[1]) for a in agents["ids"]]
             rows = np.asarray(agents["q"], dtype=np.int64).reshape(-1, N_COLUMNS)
             self.encoder.set_table(uids, rows)
-        self.sections = {k: v for k, v in state["sections"].items() if k in SECTION_KEYS}
-        self.published = {k: v for k, v in state["published"].items() if k in SECTION_KEYS}
+        self.encoder.set_sections(state["sections"], state["published"])
         town = state.get("town")
         if town is None:  # saved before the core built these sections: start over with a snapshot
             self.encoder.set_town(None, None)

@@ -11,6 +11,7 @@ mod errors;
 mod grid;
 mod narration;
 mod precondition;
+mod sections;
 mod spec;
 mod telemetry;
 mod world;

@@ -22,7 +22,10 @@ use townlet_core::telemetry::{
 };
 use townlet_core::tick::EVENT_KINDS;
 
+use townlet_core::telemetry::value::SectionSample;
+
 use crate::narration::{lock_narrator, Narrator, SharedNarrator};
+use crate::sections::{sections_from_py, sections_to_py, SectionReader};
 use crate::world::World;
 
 /// A queued tick (or failed tick) waiting for the worker.
@@ -405,6 +408,7 @@ impl TelemetryEncoder {
         mut parts: HashMap<usize, PartsTuple>,
         batch_lines: usize,
         batch_bytes: usize,
+        health: Option<String>,
         sink: Option<(i32, usize)>,
     ) -> PyResult<(Vec<Batch>, Option<Written>)> {
         if batch_lines == 0 {
@@ -423,11 +427,12 @@ impl TelemetryEncoder {
         let taken = std::mem::take(&mut self.taken);
         let encoder = &mut self.inner;
         let narrator = self.narrator.as_ref();
+        let health: Option<Arc<str>> = health.map(Arc::from);
         let (batches, spent, written) = py.detach(move || {
             let mut batches: Vec<Batch> = Vec::new();
             let mut spent = Vec::with_capacity(taken.len());
             let mut line = String::with_capacity(4096);
-            for (index, taken) in taken.into_iter().enumerate() {
+            for (index, mut taken) in taken.into_iter().enumerate() {
                 let (head, events, results, narrate) = parts.remove(&index).unwrap_or_default();
                 let narrate = narrate
                     .unwrap_or_default()
@@ -441,6 +446,8 @@ impl TelemetryEncoder {
                     events,
                     results,
                     narrate,
+                    sections: taken.sections.take(),
+                    health: health.clone(),
                 };
                 line.clear();
                 let tick = match taken.item {
@@ -552,6 +559,8 @@ struct Taken {
     item: Item,
     seq: u64,
     snapshot: bool,
+    /// The Python-side town sections sampled with the tick, converted.
+    sections: Option<SectionSample>,
 }
 
 /// Turns the queued ticks of a `TelemetryRecorder` into payload lines
@@ -574,6 +583,12 @@ pub struct TelemetryEncoder {
     taken: Vec<Taken>,
     /// The queue's buffer between takes (swapped with the queue's when all of it is taken).
     intake: VecDeque<Item>,
+    reader: SectionReader,
+    /// Whether a taken item carries the worker's health (a snapshot, or the KPIs of the day).
+    health_due: bool,
+    /// Ticks whose sections could not be converted (sent without them), and why the last one failed.
+    unserialisable: u64,
+    last_error: Option<String>,
 }
 
 #[pymethods]
@@ -612,16 +627,25 @@ impl TelemetryEncoder {
             planned: false,
             taken: Vec::new(),
             intake: VecDeque::new(),
+            reader: SectionReader::default(),
+            health_due: false,
+            unserialisable: 0,
+            last_error: None,
         })
     }
 
     /// Takes up to `limit` queued items and gives each its sequence number
     /// and kind (a snapshot first, every `snapshot_every` ticks and after a
-    /// resync; else a diff; or a failure). Returns the items that need
-    /// Python-side parts, as `(index, tick, kind, extras)`: kind is
-    /// `snapshot`, `diff` or `failure`; `extras` is what was queued with the
-    /// tick (the failure's info for a failure). Ticks with no extras and no
-    /// snapshot due are left out: the core encodes them whole.
+    /// resync; else a diff; or a failure). The town sections queued with a
+    /// tick (`extras.sections`, `town_sections` output) are converted here,
+    /// with the GIL held; one that cannot be (a NaN) is left out, counted in
+    /// `unserialisable` and the next batch starts with a snapshot. Returns
+    /// the items that need further Python-side parts, as `(index, tick,
+    /// kind, extras)`: kind is `snapshot`, `diff` or `failure`; `extras` is
+    /// what was queued with the tick (the failure's info for a failure).
+    /// Diffs without events or console results are left out: the core
+    /// encodes them whole. `health_due` then says whether any taken item
+    /// carries the worker's health.
     fn take<'py>(&mut self, py: Python<'py>, limit: usize) -> PyResult<Bound<'py, PyList>> {
         if !self.taken.is_empty() {
             return Err(PyRuntimeError::new_err(
@@ -660,13 +684,21 @@ impl TelemetryEncoder {
                 if snapshot || extras {
                     wanted.push(taken.len());
                 }
-                taken.push(Taken { item, seq, snapshot });
+                taken.push(Taken {
+                    item,
+                    seq,
+                    snapshot,
+                    sections: None,
+                });
             }
             wanted
         });
+        // The town sections sampled with a tick are converted here; only the
+        // items with more Python-side parts go back to Python.
         let out = PyList::empty(py);
+        self.health_due = false;
         for index in wanted {
-            let taken = &self.taken[index];
+            let taken = &mut self.taken[index];
             let (tick, kind, extras) = match &taken.item {
                 Item::Failure { tick, info } => (*tick, "failure", info.as_ref()),
                 Item::Frame { frame, extras } => (
@@ -675,8 +707,30 @@ impl TelemetryEncoder {
                     extras.as_ref(),
                 ),
             };
-            let extras = extras.map_or_else(|| py.None(), |e| e.clone_ref(py));
-            out.append((index, tick, kind, extras))?;
+            let mut busy = kind != "diff";
+            if let (Item::Frame { .. }, Some(extras)) = (&taken.item, extras) {
+                let extras = extras.bind(py);
+                let sections = extras.getattr(intern!(py, "sections"))?;
+                if !sections.is_none() {
+                    match self.reader.sample(&sections, &mut self.inner.names) {
+                        Ok(sample) => taken.sections = Some(sample),
+                        Err(e) => {
+                            // Sent without its sections; the next batch starts with a snapshot.
+                            self.unserialisable += 1;
+                            self.last_error = Some(format!("payload at tick {tick} not serialisable: {e}"));
+                            self.resync = true;
+                        }
+                    }
+                }
+                busy = busy
+                    || extras.getattr(intern!(py, "events"))?.is_truthy()?
+                    || extras.getattr(intern!(py, "results"))?.is_truthy()?;
+            }
+            self.health_due |= taken.snapshot || taken.sections.as_ref().is_some_and(|s| s.today);
+            if busy {
+                let extras = extras.map_or_else(|| py.None(), |e| e.clone_ref(py));
+                out.append((index, tick, kind, extras))?;
+            }
         }
         Ok(out)
     }
@@ -690,16 +744,18 @@ impl TelemetryEncoder {
     /// core ones as `(kind, fields as text)`. Returns batches of
     /// newline-terminated payload lines as `(bytes, lines, last tick)`: a
     /// batch holds at most `batch_lines` lines and grows while it is under
-    /// `batch_bytes` bytes.
-    #[pyo3(signature = (parts=HashMap::new(), batch_lines=usize::MAX, batch_bytes=usize::MAX))]
+    /// `batch_bytes` bytes. `health` (a JSON object) is written into the
+    /// snapshots and the payloads with the KPIs of the day.
+    #[pyo3(signature = (parts=HashMap::new(), batch_lines=usize::MAX, batch_bytes=usize::MAX, health=None))]
     fn encode_taken(
         &mut self,
         py: Python<'_>,
         parts: HashMap<usize, PartsTuple>,
         batch_lines: usize,
         batch_bytes: usize,
+        health: Option<String>,
     ) -> PyResult<Vec<(Py<PyBytes>, usize, u64)>> {
-        let (batches, _) = self.encode_batches(py, parts, batch_lines, batch_bytes, None)?;
+        let (batches, _) = self.encode_batches(py, parts, batch_lines, batch_bytes, health, None)?;
         Ok(batches
             .into_iter()
             .map(|(text, count, tick)| (PyBytes::new(py, text.as_bytes()).unbind(), count, tick))
@@ -714,7 +770,8 @@ impl TelemetryEncoder {
     /// `encode_taken` returns them (one that would pass `room`, a failed one,
     /// and all after it), and `error` says why a write failed (or None). The
     /// caller keeps `fd` open for the call.
-    #[pyo3(signature = (fd, room, parts=HashMap::new(), batch_lines=usize::MAX, batch_bytes=usize::MAX))]
+    #[pyo3(signature = (fd, room, parts=HashMap::new(), batch_lines=usize::MAX, batch_bytes=usize::MAX, health=None))]
+    #[allow(clippy::too_many_arguments)] // the Python signature: encode_taken's and where to write
     fn write_taken(
         &mut self,
         py: Python<'_>,
@@ -723,6 +780,7 @@ impl TelemetryEncoder {
         parts: HashMap<usize, PartsTuple>,
         batch_lines: usize,
         batch_bytes: usize,
+        health: Option<String>,
     ) -> PyResult<WriteOutcome> {
         if fd < 0 {
             self.discard_taken();
@@ -730,13 +788,51 @@ impl TelemetryEncoder {
                 "fd must be an open file descriptor, got {fd}"
             )));
         }
-        let (batches, outcome) = self.encode_batches(py, parts, batch_lines, batch_bytes, Some((fd, room)))?;
+        let (batches, outcome) = self.encode_batches(py, parts, batch_lines, batch_bytes, health, Some((fd, room)))?;
         let (written, error) = outcome.unwrap_or_default();
         let rest = batches
             .into_iter()
             .map(|(text, count, tick)| (PyBytes::new(py, text.as_bytes()).unbind(), count, tick))
             .collect();
         Ok((written, rest, error))
+    }
+
+    /// Whether an item of the last `take` carries the worker's health (pass it to the encode call).
+    #[getter]
+    fn health_due(&self) -> bool {
+        self.health_due
+    }
+
+    /// Ticks whose town sections could not be converted (sent without them).
+    #[getter]
+    fn unserialisable(&self) -> u64 {
+        self.unserialisable
+    }
+
+    /// Why the last of `unserialisable` failed (None when none did).
+    #[getter]
+    fn last_error(&self) -> Option<String> {
+        self.last_error.clone()
+    }
+
+    /// The Python-side town sections as last sampled and as last published:
+    /// two dicts of `employment`, `kpis`, `rewards` and `slowest_ticks` (those there are).
+    fn sections<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+        let sections = &self.inner.sections;
+        Ok((
+            sections_to_py(py, &sections.latest)?,
+            sections_to_py(py, &sections.published)?,
+        ))
+    }
+
+    /// Replaces the Python-side town sections (`sections` output); other keys are ignored.
+    fn set_sections(&mut self, latest: &Bound<'_, PyDict>, published: &Bound<'_, PyDict>) -> PyResult<()> {
+        let latest = sections_from_py(latest)?;
+        let published = sections_from_py(published)?;
+        self.inner.sections.latest = latest;
+        self.inner.sections.published = published;
+        self.reader.reset();
+        Ok(())
     }
 
     /// The tick of the first item taken and not yet encoded (None when none).

@@ -18,6 +18,7 @@ mod blake2b;
 mod json;
 pub mod narration;
 pub mod town;
+pub mod value;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use blake2b::blake2b;
 use json::{write_f64, write_fixed, write_int, write_str};
 use narration::{Narration, Narrator};
 pub use town::{Town, TownParts};
+use value::{SectionSample, Sections};
 
 use crate::tick::{Event, EVENT_KINDS, OPTIONS};
 use crate::world::World;
@@ -363,19 +365,59 @@ impl Names {
             let raw = format!("agent_{uid}");
             match key {
                 None => raw,
-                Some(k) => {
-                    let digest = blake2b(6, k, raw.as_bytes());
-                    let mut out = String::with_capacity(17);
-                    out.push_str("anon_");
-                    for b in digest {
-                        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-                        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
-                    }
-                    out
-                }
+                Some(k) => hashed_id(k, &raw),
             }
         })
     }
+
+    /// `text` with every agent id in it (`agent_` and digits, as a whole
+    /// word) replaced by its published form; None when nothing changes
+    /// (always without a key).
+    pub fn scrub_text(&mut self, text: &str) -> Option<String> {
+        if self.key.is_none() || !text.contains("agent_") {
+            return None;
+        }
+        let is_word = |c: char| c.is_alphanumeric() || c == '_';
+        let mut out = String::with_capacity(text.len());
+        let (mut copied, mut from) = (0, 0);
+        while let Some(at) = text[from..].find("agent_") {
+            let start = from + at;
+            let digits = start + "agent_".len();
+            let end = digits + text[digits..].bytes().take_while(u8::is_ascii_digit).count();
+            let whole = end > digits
+                && text[..start].chars().next_back().is_none_or(|c| !is_word(c))
+                && text[end..].chars().next().is_none_or(|c| !is_word(c));
+            if !whole {
+                from = start + 1; // past the ASCII `a`
+                continue;
+            }
+            out.push_str(&text[copied..start]);
+            let id = &text[start..end];
+            match id[6..].parse::<u64>() {
+                Ok(uid) if format!("agent_{uid}") == id => out.push_str(self.get(uid)),
+                _ => out.push_str(&hashed_id(self.key.as_deref().unwrap_or_default(), id)),
+            }
+            copied = end;
+            from = end;
+        }
+        if copied == 0 {
+            return None;
+        }
+        out.push_str(&text[copied..]);
+        Some(out)
+    }
+}
+
+/// `anon_` plus the hex of a 6-byte `BLAKE2b` of `id` under `key`.
+fn hashed_id(key: &[u8], id: &str) -> String {
+    let digest = blake2b(6, key, id.as_bytes());
+    let mut out = String::with_capacity(17);
+    out.push_str("anon_");
+    for b in digest {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+    }
+    out
 }
 
 /// The agents of the last published state.
@@ -405,6 +447,10 @@ pub struct Plan {
     pub results: Option<String>,
     /// Python events to narrate after the core ones: kind and fields as text.
     pub narrate: Vec<(String, Vec<(String, String)>)>,
+    /// The Python-side town sections sampled with this tick.
+    pub sections: Option<SectionSample>,
+    /// The worker's health (a JSON object), written in snapshots and with the KPIs of the day.
+    pub health: Option<Arc<str>>,
 }
 
 /// Names for indices: jobs, objects and the stocked venues of [`Town::stock`].
@@ -427,6 +473,8 @@ pub struct Encoder {
     /// The town sections as last published, and as last sampled (what a snapshot carries).
     pub town: Option<Town>,
     pub town_latest: Option<Town>,
+    /// The Python-side town sections (`employment`, `kpis`, `rewards`, `slowest_ticks`).
+    pub sections: Sections,
     scratch: Scratch,
 }
 
@@ -451,6 +499,7 @@ impl Encoder {
             spare: None,
             town: None,
             town_latest: None,
+            sections: Sections::default(),
             scratch: Scratch::default(),
         }
     }
@@ -489,6 +538,17 @@ impl Encoder {
             self.diff(out, old, &table);
         }
         self.town_sections(frame, snapshot, out);
+        if let Some(sample) = &plan.sections {
+            self.sections.apply(sample);
+        }
+        if snapshot || plan.sections.is_some() {
+            self.sections.write(snapshot, out);
+        }
+        let today = plan.sections.as_ref().is_some_and(|s| s.today);
+        if let Some(health) = plan.health.as_deref().filter(|_| snapshot || today) {
+            out.push_str(",\"health\":");
+            out.push_str(health);
+        }
         if let Some(head) = plan.head.as_deref().filter(|h| !h.is_empty()) {
             out.push(',');
             out.push_str(head);

@@ -180,6 +180,7 @@ fn events_name_agents_and_objects() {
         events: Some("{\"kind\":\"narration\",\"tick\":5}".into()),
         results: Some("[{\"ok\":true}]".into()),
         narrate: vec![("lifecycle_exit".into(), vec![("agent_id".into(), "agent_3".into())])],
+        ..Plan::default()
     };
     let templates = [
         (
@@ -230,6 +231,25 @@ fn privacy_names_are_keyed_hashes() {
     // hashlib.blake2b(b"agent_7", key=b"k" * 32, digest_size=6).hexdigest()
     assert_eq!(names.get(7), "anon_a1743b3ee2ab");
     assert_eq!(Names::new(None).get(7), "agent_7");
+}
+
+#[test]
+fn ids_in_text_are_replaced_as_whole_words() {
+    // re.sub(r"\bagent_\d+\b", hash, text) with the Python hasher
+    let mut names = Names::new(Some(vec![b'k'; 32]));
+    assert_eq!(
+        names.scrub_text("agent_7 met agent_007.").as_deref(),
+        Some("anon_a1743b3ee2ab met anon_9d99b2758376.")
+    );
+    assert_eq!(
+        names
+            .scrub_text("xagent_7 agent_7x agent_ agent_agent_7 (agent_12)")
+            .as_deref(),
+        Some("xagent_7 agent_7x agent_ agent_agent_7 (anon_797d1136a0c2)")
+    );
+    assert_eq!(names.scrub_text("é agent_3é"), None);
+    assert_eq!(names.scrub_text("nobody"), None);
+    assert_eq!(Names::new(None).scrub_text("agent_7"), None, "raw ids without a key");
 }
 
 fn tables() -> impl Strategy<Value = (Vec<u64>, Vec<Row>)> {
