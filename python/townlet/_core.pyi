@@ -280,7 +280,11 @@ class TelemetryRecorder:
         extras: Any = None,
         town: bool = False,
     ) -> int:
-        """Queues the frame of ``world`` (with the core's town sections when ``town``); returns the depth."""
+        """Queues the frame of ``world`` (with the core's town sections when ``town``); returns the depth.
+
+        ``extras`` is a ``FrameExtras`` or None: its town sections are converted
+        here; it is queued only when it has events or console results.
+        """
     def push_rows(
         self,
         tick: int,
@@ -330,12 +334,33 @@ class TelemetryEncoder:
         narrator: Narrator | None = None,
         snapshot_every: int = 1000,
         venue_ids: list[str] = ...,
+        snapshot_head: str | None = None,
     ) -> TelemetryEncoder: ...
     def take(self, limit: int) -> list[tuple[int, int, str, Any]]:
         """Takes up to ``limit`` queued items; ``(index, tick, kind, extras)`` of those needing parts.
 
-        Converts the town sections queued with the ticks (``extras.sections``);
-        one that cannot be converted is left out and counted in ``unserialisable``.
+        Only failures and ticks with events or console results need any. A
+        tick whose town sections could not be converted at capture is sent
+        without them, counted in ``unserialisable``, and a snapshot follows.
+        """
+    def run(
+        self,
+        limit: int,
+        fd: int | None = None,
+        room: int = 0,
+        health: str | None = None,
+        batch_lines: int = ...,
+        batch_bytes: int = ...,
+    ) -> tuple[
+        list[tuple[int, int, str, Any]],
+        list[tuple[int, int, int]],
+        list[tuple[bytes, int, int]],
+        str | None,
+    ]:
+        """``take``, then (when no item needs parts) ``encode_taken`` or ``write_taken`` in one GIL release.
+
+        Returns ``(items, written, rest, error)``: with ``items``, nothing was
+        encoded yet; else as ``write_taken`` (without ``fd``, all in ``rest``).
         """
     @property
     def health_due(self) -> bool:

@@ -156,12 +156,12 @@ class PayloadBuilder:
     """Turns the queued ticks of a recorder into payload lines (the worker owns it).
 
     :class:`townlet._core.TelemetryEncoder` takes the queued ticks, numbers
-    them, decides snapshot or diff, converts the town sections sampled in
-    Python, and encodes the agents, the town sections and the core events
-    and narrates the events with the GIL released; this class adds the
-    worker's health and the Python-side parts of the few ticks that have
-    any (Python events, console results, failures, the snapshots' head).
-    All of it round-trips through :meth:`state`.
+    them, decides snapshot or diff, and encodes the agents, the town
+    sections (converted at capture) and the core events and narrates the
+    events with the GIL released, a routine chunk in one call; this class
+    adds the worker's health and the Python-side parts of the few ticks
+    that have any (Python events, console results, failures). All of it
+    round-trips through :meth:`state`.
     """
 
     def __init__(
@@ -193,6 +193,7 @@ class PayloadBuilder:
             narrator.core,
             snapshot_every,
             list(venue_ids),
+            dumps({"config_id": config_id, "agent_ids": "hashed" if hasher.enabled else "raw"})[1:-1],
         )
         self.snapshot_every = snapshot_every
         self.config_id = config_id
@@ -237,15 +238,13 @@ class PayloadBuilder:
 
         A batch grows while it is under ``batch_bytes`` bytes. A snapshot is
         sent first, when due (``snapshot_every``) and after a loss; otherwise
-        a diff. ``health`` is called for payloads that carry health
-        (snapshots and ticks with the day's KPIs); ``alerts(tick)`` adds
-        events to the first payload. A Python-side part that cannot be
-        serialised (a NaN) is left out of its payload and counted in
-        ``unserialisable``; the next batch starts with a snapshot.
+        a diff. ``health()`` is read once and carried by the payloads that
+        carry health (snapshots and ticks with the day's KPIs);
+        ``alerts(tick)`` adds events to the first payload. A part that
+        cannot be serialised (a NaN) is left out of its payload and counted
+        in ``unserialisable``; a snapshot follows.
         """
-        parts, health_json = self._plan(limit, health, alerts)
-        batches = self.encoder.encode_taken(parts, batch_lines, batch_bytes, health_json)
-        self.next_seq = self.encoder.seq
+        _, batches, _ = self._encode(limit, health, alerts, None, batch_lines, batch_bytes)
         return batches
 
     def write_batches(
@@ -268,24 +267,56 @@ class PayloadBuilder:
         that would pass ``room`` or failed, and all after it) and why a
         write failed (or None).
         """
-        parts, health_json = self._plan(limit, health, alerts)
-        outcome = self.encoder.write_taken(fd, room, parts, batch_lines, batch_bytes, health_json)
-        self.next_seq = self.encoder.seq
-        return outcome
+        return self._encode(limit, health, alerts, (fd, room), batch_lines, batch_bytes)
 
-    def _plan(
+    def _encode(
         self,
         limit: int,
         health: Callable[[], dict[str, Any]] | None,
         alerts: Callable[[int], list[dict[str, Any]]] | None,
-    ) -> tuple[dict[int, Parts], str | None]:
-        """Takes up to ``limit`` queued ticks; builds the Python-side parts of those that have any.
+        sink: tuple[int, int] | None,
+        batch_lines: int,
+        batch_bytes: int,
+    ) -> tuple[list[tuple[int, int, int]], list[Batch], str | None]:
+        """Takes and encodes up to ``limit`` queued ticks (written to ``sink``'s ``(fd, room)`` if given).
 
-        Returns the parts and the worker's health as JSON when a taken tick carries it.
+        A routine chunk (no tick with Python-side parts, no alerts) is taken
+        and encoded in one core call, which releases the GIL once.
         """
         encoder = self.encoder
+        health_json = self._json(health(), None) if health is not None else None
+        fd, room = sink if sink is not None else (None, 0)
+        if alerts is None:
+            items, written, rest, error = encoder.run(limit, fd, room, health_json, batch_lines, batch_bytes)
+        else:
+            items = encoder.take(limit)
+        self._count_unserialisable()
+        if alerts is None and not items:
+            self.next_seq = encoder.seq
+            return written, rest, error
+        parts = self._plan(items, alerts)
+        if fd is None:
+            written, error = [], None
+            rest = encoder.encode_taken(parts, batch_lines, batch_bytes, health_json)
+        else:
+            written, rest, error = encoder.write_taken(fd, room, parts, batch_lines, batch_bytes, health_json)
+        self.next_seq = encoder.seq
+        return written, rest, error
+
+    def _count_unserialisable(self) -> None:
+        """Adds the town sections the core could not convert to :attr:`unserialisable`."""
+        failed = self.encoder.unserialisable - self._encoder_unserialisable
+        if failed:
+            self._encoder_unserialisable += failed
+            self.unserialisable += failed
+            self.last_error = self.encoder.last_error
+
+    def _plan(
+        self, items: list[tuple[int, int, str, Any]], alerts: Callable[[int], list[dict[str, Any]]] | None
+    ) -> dict[int, Parts]:
+        """The Python-side parts of the taken ``items`` (``take`` output) and the first tick's ``alerts``."""
         parts: dict[int, Parts] = {}
-        for index, tick, kind, extras in encoder.take(limit):
+        for index, tick, kind, extras in items:
             if kind == "failure":
                 parts[index] = (
                     self._fragment({"failure": self.hasher.scrub(extras)}, tick),
@@ -294,25 +325,17 @@ class PayloadBuilder:
                     None,
                 )
             else:
-                built = self._parts(tick, kind == "snapshot", extras)
+                built = self._parts(tick, extras)
                 if built is not None:
                     parts[index] = built
-        failed = encoder.unserialisable - self._encoder_unserialisable
-        if failed:  # town sections the core could not convert
-            self._encoder_unserialisable += failed
-            self.unserialisable += failed
-            self.last_error = encoder.last_error
-        first = encoder.first_taken_tick
+        first = self.encoder.first_taken_tick
         if alerts is not None and first is not None:
             head, events, results, narrate = parts.get(0, (None, None, None, None))
             extra = self._fragment(alerts(first), first)
             if extra:
                 events = f"{events},{extra}" if events else extra
             parts[0] = (head, events, results, narrate)
-        health_json = None
-        if health is not None and encoder.health_due and first is not None:
-            health_json = self._json(health(), first)
-        return parts, health_json
+        return parts
 
     def build_lines(self, limit: int, health: Callable[[], dict[str, Any]] | None = None) -> list[str]:
         """The payload lines (newline-terminated) for up to ``limit`` queued ticks (tools and tests)."""
@@ -329,15 +352,16 @@ class PayloadBuilder:
         payload: dict[str, Any] = json.loads(lines[0])
         return payload
 
-    def _json(self, value: Any, tick: int) -> str | None:
-        """``value`` as JSON (None when empty or not serialisable)."""
+    def _json(self, value: Any, tick: int | None) -> str | None:
+        """``value`` as JSON (None when empty or not serialisable); ``tick`` None: the worker's health."""
         if not value:
             return None
         try:
             return dumps(value)
         except ValueError as exc:  # a NaN or infinity: send the tick without it, resync after it
             self.unserialisable += 1
-            self.last_error = f"payload at tick {tick} not serialisable: {exc}"
+            where = "the health" if tick is None else f"payload at tick {tick}"
+            self.last_error = f"{where} not serialisable: {exc}"
             self.encoder.resync = True
             return None
 
@@ -346,11 +370,7 @@ class PayloadBuilder:
         text = self._json(value, tick)
         return text[1:-1] if text is not None else None
 
-    def _parts(self, tick: int, snapshot: bool, extras: FrameExtras | None) -> Parts | None:
-        head: dict[str, Any] = {}
-        if snapshot:
-            head["config_id"] = self.config_id
-            head["agent_ids"] = "hashed" if self.hasher.enabled else "raw"
+    def _parts(self, tick: int, extras: FrameExtras | None) -> Parts | None:
         # Core events are encoded and narrated by the core; so are these, after them.
         published: list[dict[str, Any]] = []
         if extras is not None and extras.events:
@@ -360,10 +380,7 @@ class PayloadBuilder:
         results = None
         if extras is not None and extras.results:
             results = self._json(self.hasher.scrub(extras.results), tick)
-        head_json = self._fragment(head, tick)
-        if head and head_json is None:
-            return None
-        return head_json, self._fragment(published, tick), results, narrate or None
+        return None, self._fragment(published, tick), results, narrate or None
 
     # -- persistence ---------------------------------------------------------------
     def state(self) -> dict[str, Any]:

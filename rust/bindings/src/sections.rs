@@ -1,21 +1,19 @@
 //! The Python-side town sections as the core's value trees.
 //!
 //! The tick thread samples `employment`, the KPIs, the reward guardrails
-//! and the slowest ticks as Python values (`town_sections`); the worker
-//! converts each sample here, once and with the GIL held (a few
-//! microseconds), rounding floats as they are published. Diffing and
-//! writing them then happens in the core with the GIL released.
+//! and the slowest ticks as Python values (`town_sections`) and converts
+//! them here in the same capture call (a few microseconds an in-game
+//! hour), rounding floats as they are published. The worker then diffs and
+//! writes them in the core without ever taking the GIL for them.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple};
-use townlet_core::telemetry::value::{round_to, SectionSample, Value, KPIS, SECTION_KEYS};
-use townlet_core::telemetry::Names;
+use townlet_core::telemetry::value::{round_to, SectionSample, Value, EMPLOYMENT, KPIS, SECTION_KEYS};
 
 /// Decimal places each section's floats are published with (None: as they are).
 pub const DECIMALS: [Option<u32>; 4] = [None, Some(6), Some(6), Some(7)];
-const EMPLOYMENT: usize = 0;
 const REWARDS: usize = 2;
 const SLOWEST: usize = 3;
 
@@ -97,10 +95,10 @@ pub struct SectionReader {
 
 impl SectionReader {
     /// The sections of one sample: `employment` (with
-    /// `review_window_ticks`, ids scrubbed by `names` in privacy mode),
+    /// `review_window_ticks`; the encoder hashes its ids in privacy mode),
     /// `rewards`, `slowest_ticks`, and the `kpis` members sampled (`today`
     /// when present; `last_day` when it is a new day).
-    pub fn sample(&mut self, raw: &Bound<'_, PyAny>, names: &mut Names) -> PyResult<SectionSample> {
+    pub fn sample(&mut self, raw: &Bound<'_, PyAny>) -> PyResult<SectionSample> {
         let py = raw.py();
         let mut sample = SectionSample::default();
         let mut employment = to_value(&raw.get_item(intern!(py, "employment"))?, DECIMALS[EMPLOYMENT])?;
@@ -112,7 +110,6 @@ impl SectionReader {
             Some((_, slot)) => *slot = window,
             None => members.push(("review_window_ticks".to_owned(), window)),
         }
-        employment.scrub(names);
         sample.values[EMPLOYMENT] = Some(employment);
         sample.values[REWARDS] = Some(to_value(&raw.get_item(intern!(py, "rewards"))?, DECIMALS[REWARDS])?);
         let slowest = raw.get_item(intern!(py, "slowest"))?;
@@ -133,11 +130,6 @@ impl SectionReader {
             sample.values[KPIS] = Some(Value::Object(kpis));
         }
         Ok(sample)
-    }
-
-    /// Forgets the objects seen (after a restore: the next sample converts everything).
-    pub fn reset(&mut self) {
-        *self = SectionReader::default();
     }
 }
 

@@ -28,10 +28,24 @@ use crate::narration::{lock_narrator, Narrator, SharedNarrator};
 use crate::sections::{sections_from_py, sections_to_py, SectionReader};
 use crate::world::World;
 
+/// Town sections converted at capture, or why they could not be.
+type Sampled = Result<SectionSample, String>;
+/// What of a `FrameExtras` is queued: the object (when it has more parts) and its converted sections.
+type Split = (Option<Py<PyAny>>, Option<Box<Sampled>>);
+
 /// A queued tick (or failed tick) waiting for the worker.
 enum Item {
-    Frame { frame: Frame, extras: Option<Py<PyAny>> },
-    Failure { tick: u64, info: Option<Py<PyAny>> },
+    Frame {
+        frame: Frame,
+        /// The Python-side parts still to build (events, console results), if any.
+        extras: Option<Py<PyAny>>,
+        /// The town sections sampled in Python, converted (or why they could not be).
+        sections: Option<Box<Sampled>>,
+    },
+    Failure {
+        tick: u64,
+        info: Option<Py<PyAny>>,
+    },
 }
 
 /// The queue between the tick thread and the worker, and spent frames
@@ -121,6 +135,8 @@ pub struct TelemetryRecorder {
     force: bool,
     /// The world `capture_tick` captures, and the depth it reports from.
     bound: Option<Py<World>>,
+    /// Converts the town sections queued with a capture.
+    reader: SectionReader,
     wake_at: usize,
     /// Venue indices whose stock the town sections publish.
     venues: Vec<usize>,
@@ -161,6 +177,7 @@ impl TelemetryRecorder {
             sections_every,
             force: true,
             bound: None,
+            reader: SectionReader::default(),
             wake_at: 1,
             venues,
         })
@@ -218,7 +235,9 @@ impl TelemetryRecorder {
 
     /// Queues the frame of `world` after its latest step: every live agent,
     /// the step's events (after any held ones), `timings` (stage name ->
-    /// seconds) and `extras` (any Python object the worker's planner reads).
+    /// seconds) and `extras` (a `FrameExtras`: its town sections are
+    /// converted here, and it is queued for the worker's planner only when
+    /// it has events or console results).
     /// Wallets, jobs and attendance are sampled when `detail` is set or the
     /// population changed since the last capture; the core's town sections
     /// (population, economy, queues, embeddings) when `town` is set.
@@ -243,6 +262,7 @@ impl TelemetryRecorder {
     #[pyo3(signature = (tick, uids, rows, detail=true, extras=None))]
     fn push_rows(
         &mut self,
+        py: Python<'_>,
         tick: u64,
         uids: Vec<u64>,
         rows: PyReadonlyArray2<'_, i64>,
@@ -251,7 +271,12 @@ impl TelemetryRecorder {
     ) -> PyResult<usize> {
         let rows = rows_of(&uids, &rows)?;
         let frame = Frame::from_rows(tick, uids, &rows, detail).map_err(PyValueError::new_err)?;
-        Ok(lock(&self.inbox).push(Item::Frame { frame, extras }))
+        let (extras, sections) = self.split(py, extras)?;
+        Ok(lock(&self.inbox).push(Item::Frame {
+            frame,
+            extras,
+            sections,
+        }))
     }
 
     /// Queues a failed tick (`info` is read by the worker's planner). Returns the queue depth.
@@ -339,12 +364,17 @@ impl TelemetryRecorder {
         extras: Option<Py<PyAny>>,
         town: bool,
     ) -> PyResult<usize> {
+        let (extras, sections) = self.split(timings.py(), extras)?;
         let mut frame = self.frame(world, tick, detail, timings)?;
         if town {
             frame.town = Some(Box::new(Town::sample(&world.inner, &self.venues)));
         }
         let mut inbox = lock(&self.inbox);
-        let depth = inbox.push(Item::Frame { frame, extras });
+        let depth = inbox.push(Item::Frame {
+            frame,
+            extras,
+            sections,
+        });
         self.spare = inbox.spare.pop();
         if let Some(next) = inbox.spare.last() {
             // The frame after next: its header comes from the worker's core too.
@@ -355,6 +385,21 @@ impl TelemetryRecorder {
             spare.prefetch_for_write((tick + 1) % self.detail_every == 0);
         }
         Ok(depth)
+    }
+
+    /// Converts the town sections of `extras` (a `FrameExtras`, or None)
+    /// and keeps `extras` only when it has events or console results: the
+    /// worker then needs no GIL for ticks that only sampled the town.
+    fn split(&mut self, py: Python<'_>, extras: Option<Py<PyAny>>) -> PyResult<Split> {
+        let Some(obj) = extras else {
+            return Ok((None, None));
+        };
+        let bound = obj.bind(py);
+        let raw = bound.getattr(intern!(py, "sections"))?;
+        let sections = (!raw.is_none()).then(|| Box::new(self.reader.sample(&raw).map_err(|e| e.to_string())));
+        let busy =
+            bound.getattr(intern!(py, "events"))?.is_truthy()? || bound.getattr(intern!(py, "results"))?.is_truthy()?;
+        Ok((busy.then_some(obj), sections))
     }
 
     fn frame(&mut self, world: &World, tick: u64, detail: bool, timings: &Bound<'_, PyDict>) -> PyResult<Frame> {
@@ -395,6 +440,13 @@ impl TelemetryRecorder {
 type Batch = (String, usize, u64);
 /// What `write_taken` wrote (`(lines, last tick, bytes)` each) and why a write failed.
 type Written = (Vec<(usize, u64, usize)>, Option<String>);
+/// `run`'s result: the items needing parts, then as `write_taken`'s.
+type RunOutcome<'py> = (
+    Bound<'py, PyList>,
+    Vec<(usize, u64, usize)>,
+    Vec<(Py<PyBytes>, usize, u64)>,
+    Option<String>,
+);
 /// `write_taken`'s result: written batches, batches left as bytes, the write error.
 type WriteOutcome = (Vec<(usize, u64, usize)>, Vec<(Py<PyBytes>, usize, u64)>, Option<String>);
 
@@ -405,7 +457,7 @@ impl TelemetryEncoder {
     fn encode_batches(
         &mut self,
         py: Python<'_>,
-        mut parts: HashMap<usize, PartsTuple>,
+        parts: HashMap<usize, PartsTuple>,
         batch_lines: usize,
         batch_bytes: usize,
         health: Option<String>,
@@ -425,70 +477,222 @@ impl TelemetryEncoder {
         }
         drop(released);
         let taken = std::mem::take(&mut self.taken);
-        let encoder = &mut self.inner;
-        let narrator = self.narrator.as_ref();
-        let health: Option<Arc<str>> = health.map(Arc::from);
-        let (batches, spent, written) = py.detach(move || {
-            let mut batches: Vec<Batch> = Vec::new();
-            let mut spent = Vec::with_capacity(taken.len());
-            let mut line = String::with_capacity(4096);
-            for (index, mut taken) in taken.into_iter().enumerate() {
-                let (head, events, results, narrate) = parts.remove(&index).unwrap_or_default();
-                let narrate = narrate
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(kind, fields)| (kind, fields.into_iter().collect()))
-                    .collect();
-                let plan = Plan {
-                    snapshot: taken.snapshot,
-                    seq: taken.seq,
-                    head,
-                    events,
-                    results,
-                    narrate,
-                    sections: taken.sections.take(),
-                    health: health.clone(),
-                };
-                line.clear();
-                let tick = match taken.item {
-                    Item::Frame { frame, .. } => {
-                        // Locked frame by frame: health reads the narrator from other threads.
-                        let mut narrator = narrator.map(lock_narrator);
-                        encoder.encode(&frame, &plan, narrator.as_deref_mut(), &mut line);
-                        let tick = frame.tick;
-                        spent.push(frame);
-                        tick
-                    }
-                    Item::Failure { tick, .. } => {
-                        Encoder::encode_failure(plan.seq, tick, plan.head.as_deref(), &mut line);
-                        tick
-                    }
-                };
-                line.push('\n');
-                match batches.last_mut() {
-                    Some((text, count, last)) if *count < batch_lines && text.len() < batch_bytes => {
-                        text.push_str(&line);
-                        *count += 1;
-                        *last = tick;
-                    }
-                    _ => {
-                        let mut text = String::with_capacity(line.len().saturating_mul(64).min(1 << 22));
-                        text.push_str(&line);
-                        batches.push((text, 1, tick));
-                    }
-                }
-            }
-            let written = sink.map(|(fd, room)| write_batches(fd, room, &mut batches));
-            (batches, spent, written)
-        });
-        {
-            let mut inbox = lock(&self.inbox);
-            for frame in spent {
-                inbox.recycle(frame);
-            }
-        }
+        let work = Work::new(
+            &mut self.inner,
+            self.narrator.as_ref(),
+            health,
+            (batch_lines, batch_bytes),
+            sink,
+        );
+        let (batches, spent, written) = py.detach(move || work.encode(taken, parts));
+        self.recycle(spent);
         Ok((batches, written))
     }
+
+    /// Hands spent frames back to the recorder for reuse.
+    fn recycle(&self, spent: Vec<Frame>) {
+        let mut inbox = lock(&self.inbox);
+        for frame in spent {
+            inbox.recycle(frame);
+        }
+    }
+
+    /// The items needing Python-side parts, as `take` returns them.
+    fn wanted<'py>(&self, py: Python<'py>, wanted: Vec<usize>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for index in wanted {
+            let taken = &self.taken[index];
+            let (tick, kind, extras) = match &taken.item {
+                Item::Failure { tick, info } => (*tick, "failure", info.as_ref()),
+                Item::Frame { frame, extras, .. } => (
+                    frame.tick,
+                    if taken.snapshot { "snapshot" } else { "diff" },
+                    extras.as_ref(),
+                ),
+            };
+            let extras = extras.map_or_else(|| py.None(), |e| e.clone_ref(py));
+            out.append((index, tick, kind, extras))?;
+        }
+        Ok(out)
+    }
+}
+
+/// What encoding a chunk needs, borrowed from a `TelemetryEncoder` into a GIL-free section.
+struct Work<'a> {
+    encoder: &'a mut Encoder,
+    narrator: Option<&'a SharedNarrator>,
+    health: Option<Arc<str>>,
+    batch_lines: usize,
+    batch_bytes: usize,
+    /// Where to write the batches that fit: `(fd, room)`.
+    sink: Option<(i32, usize)>,
+}
+
+impl<'a> Work<'a> {
+    /// Work for `encoder` in batches of `limits` (`(lines, bytes)`), writing to `sink` if given.
+    fn new(
+        encoder: &'a mut Encoder,
+        narrator: Option<&'a SharedNarrator>,
+        health: Option<String>,
+        limits: (usize, usize),
+        sink: Option<(i32, usize)>,
+    ) -> Work<'a> {
+        Work {
+            encoder,
+            narrator,
+            health: health.map(Arc::from),
+            batch_lines: limits.0,
+            batch_bytes: limits.1,
+            sink,
+        }
+    }
+
+    /// Encodes `taken` in order into batches (and writes those that fit to
+    /// the sink); returns the batches left, the spent frames and what was written.
+    fn encode(
+        self,
+        taken: Vec<Taken>,
+        mut parts: HashMap<usize, PartsTuple>,
+    ) -> (Vec<Batch>, Vec<Frame>, Option<Written>) {
+        let Work {
+            encoder,
+            narrator,
+            health,
+            batch_lines,
+            batch_bytes,
+            sink,
+        } = self;
+        let mut batches: Vec<Batch> = Vec::new();
+        let mut spent = Vec::with_capacity(taken.len());
+        let mut line = String::with_capacity(4096);
+        for (index, taken) in taken.into_iter().enumerate() {
+            let (head, events, results, narrate) = parts.remove(&index).unwrap_or_default();
+            let narrate = narrate
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(kind, fields)| (kind, fields.into_iter().collect()))
+                .collect();
+            let mut plan = Plan {
+                snapshot: taken.snapshot,
+                seq: taken.seq,
+                head,
+                events,
+                results,
+                narrate,
+                sections: None,
+                health: health.clone(),
+            };
+            line.clear();
+            let tick = match taken.item {
+                Item::Frame { frame, sections, .. } => {
+                    plan.sections = sections.and_then(|s| s.ok());
+                    // Locked frame by frame: health reads the narrator from other threads.
+                    let mut narrator = narrator.map(lock_narrator);
+                    encoder.encode(&frame, &plan, narrator.as_deref_mut(), &mut line);
+                    let tick = frame.tick;
+                    spent.push(frame);
+                    tick
+                }
+                Item::Failure { tick, .. } => {
+                    Encoder::encode_failure(plan.seq, tick, plan.head.as_deref(), &mut line);
+                    tick
+                }
+            };
+            line.push('\n');
+            match batches.last_mut() {
+                Some((text, count, last)) if *count < batch_lines && text.len() < batch_bytes => {
+                    text.push_str(&line);
+                    *count += 1;
+                    *last = tick;
+                }
+                _ => {
+                    let mut text = String::with_capacity(line.len().saturating_mul(64).min(1 << 22));
+                    text.push_str(&line);
+                    batches.push((text, 1, tick));
+                }
+            }
+        }
+        let written = sink.map(|(fd, room)| write_batches(fd, room, &mut batches));
+        (batches, spent, written)
+    }
+}
+
+/// Where the stream stands: numbering, the snapshot cadence, and what the last take found.
+struct Cursor {
+    seq: u64,
+    resync: bool,
+    /// Whether a frame was taken since the published state was last reset.
+    planned: bool,
+    snapshot_every: u64,
+    /// Whether an item of the last take carries the worker's health (a snapshot, or the KPIs of the day).
+    health_due: bool,
+    /// Ticks whose town sections could not be converted (sent without them), and why the last one failed.
+    unserialisable: u64,
+    last_error: Option<String>,
+}
+
+impl Cursor {
+    /// Moves up to `limit` queued items from `inbox` into `taken` (through
+    /// `intake`, swapped in O(1) when the whole queue is taken), numbering
+    /// them and deciding snapshot or diff. Returns the indices of the items
+    /// that need Python-side parts: failures, and ticks with events or
+    /// console results.
+    fn take(
+        &mut self,
+        inbox: &Shared,
+        intake: &mut VecDeque<Item>,
+        taken: &mut Vec<Taken>,
+        limit: usize,
+    ) -> Vec<usize> {
+        {
+            let mut inbox = lock(inbox);
+            let n = limit.min(inbox.items.len());
+            if n == inbox.items.len() {
+                std::mem::swap(&mut inbox.items, intake);
+            } else {
+                intake.extend(inbox.items.drain(..n));
+            }
+        }
+        self.health_due = false;
+        taken.reserve(intake.len());
+        let mut wanted = Vec::new();
+        for mut item in intake.drain(..) {
+            let seq = self.seq;
+            self.seq += 1;
+            let (snapshot, parts) = match &mut item {
+                Item::Failure { .. } => (false, true),
+                Item::Frame {
+                    frame,
+                    extras,
+                    sections,
+                } => {
+                    if let Some(Err(e)) = sections.as_deref() {
+                        // Sent without its sections; a snapshot follows at once.
+                        self.unserialisable += 1;
+                        self.last_error = Some(format!("payload at tick {} not serialisable: {e}", frame.tick));
+                        self.resync = true;
+                        *sections = None;
+                    }
+                    let snapshot = self.resync || !self.planned || frame.tick % self.snapshot_every == 0;
+                    self.resync = false;
+                    self.planned = true;
+                    let today = matches!(sections.as_deref(), Some(Ok(s)) if s.today);
+                    self.health_due |= snapshot || today;
+                    (snapshot, extras.is_some())
+                }
+            };
+            if parts {
+                wanted.push(taken.len());
+            }
+            taken.push(Taken { item, seq, snapshot });
+        }
+        wanted
+    }
+}
+
+/// A batch as Python bytes.
+fn as_bytes(py: Python<'_>, (text, count, tick): Batch) -> (Py<PyBytes>, usize, u64) {
+    (PyBytes::new(py, text.as_bytes()).unbind(), count, tick)
 }
 
 /// Writes the leading `batches` that fit in `room` bytes to `fd`, removing
@@ -559,8 +763,6 @@ struct Taken {
     item: Item,
     seq: u64,
     snapshot: bool,
-    /// The Python-side town sections sampled with the tick, converted.
-    sections: Option<SectionSample>,
 }
 
 /// Turns the queued ticks of a `TelemetryRecorder` into payload lines
@@ -575,26 +777,17 @@ pub struct TelemetryEncoder {
     inner: Encoder,
     inbox: Shared,
     narrator: Option<SharedNarrator>,
-    snapshot_every: u64,
-    seq: u64,
-    resync: bool,
-    /// Whether a frame was taken since the published state was last reset.
-    planned: bool,
+    cursor: Cursor,
     taken: Vec<Taken>,
     /// The queue's buffer between takes (swapped with the queue's when all of it is taken).
     intake: VecDeque<Item>,
-    reader: SectionReader,
-    /// Whether a taken item carries the worker's health (a snapshot, or the KPIs of the day).
-    health_due: bool,
-    /// Ticks whose sections could not be converted (sent without them), and why the last one failed.
-    unserialisable: u64,
-    last_error: Option<String>,
 }
 
 #[pymethods]
 impl TelemetryEncoder {
     #[new]
-    #[pyo3(signature = (recorder, job_names, object_ids, privacy_key=None, narrator=None, snapshot_every=1000, venue_ids=Vec::new()))]
+    #[pyo3(signature = (recorder, job_names, object_ids, privacy_key=None, narrator=None, snapshot_every=1000, venue_ids=Vec::new(), snapshot_head=None))]
+    #[allow(clippy::too_many_arguments)] // the Python constructor's keywords
     fn new(
         recorder: PyRef<'_, TelemetryRecorder>,
         job_names: Vec<String>,
@@ -603,6 +796,7 @@ impl TelemetryEncoder {
         narrator: Option<PyRef<'_, Narrator>>,
         snapshot_every: u64,
         venue_ids: Vec<String>,
+        snapshot_head: Option<String>,
     ) -> PyResult<Self> {
         if privacy_key.as_ref().is_some_and(|k| k.len() > 64) {
             return Err(PyValueError::new_err("privacy_key is at most 64 bytes"));
@@ -610,129 +804,114 @@ impl TelemetryEncoder {
         if snapshot_every == 0 {
             return Err(PyValueError::new_err("snapshot_every must be at least 1"));
         }
+        let mut inner = Encoder::new(
+            Labels {
+                jobs: job_names,
+                objects: object_ids,
+                venues: venue_ids,
+            },
+            Names::new(privacy_key),
+        );
+        inner.snapshot_head = snapshot_head.filter(|h| !h.is_empty());
         Ok(TelemetryEncoder {
-            inner: Encoder::new(
-                Labels {
-                    jobs: job_names,
-                    objects: object_ids,
-                    venues: venue_ids,
-                },
-                Names::new(privacy_key),
-            ),
+            inner,
             inbox: Arc::clone(&recorder.inbox),
             narrator: narrator.map(|n| Arc::clone(&n.inner)),
-            snapshot_every,
-            seq: 0,
-            resync: true,
-            planned: false,
+            cursor: Cursor {
+                seq: 0,
+                resync: true,
+                planned: false,
+                snapshot_every,
+                health_due: false,
+                unserialisable: 0,
+                last_error: None,
+            },
             taken: Vec::new(),
             intake: VecDeque::new(),
-            reader: SectionReader::default(),
-            health_due: false,
-            unserialisable: 0,
-            last_error: None,
         })
     }
 
     /// Takes up to `limit` queued items and gives each its sequence number
     /// and kind (a snapshot first, every `snapshot_every` ticks and after a
-    /// resync; else a diff; or a failure). The town sections queued with a
-    /// tick (`extras.sections`, `town_sections` output) are converted here,
-    /// with the GIL held; one that cannot be (a NaN) is left out, counted in
-    /// `unserialisable` and the next batch starts with a snapshot. Returns
-    /// the items that need further Python-side parts, as `(index, tick,
-    /// kind, extras)`: kind is `snapshot`, `diff` or `failure`; `extras` is
-    /// what was queued with the tick (the failure's info for a failure).
-    /// Diffs without events or console results are left out: the core
-    /// encodes them whole. `health_due` then says whether any taken item
-    /// carries the worker's health.
+    /// resync; else a diff; or a failure). Returns the items that need
+    /// Python-side parts, as `(index, tick, kind, extras)`: kind is
+    /// `snapshot`, `diff` or `failure`; `extras` is what was queued with the
+    /// tick (the failure's info for a failure). Only failures and ticks
+    /// with events or console results need any: the core encodes the rest
+    /// whole (snapshots start with `snapshot_head`; the town sections were
+    /// converted at capture). A tick whose town sections could not be
+    /// converted (a NaN) is sent without them, counted in `unserialisable`,
+    /// and a snapshot follows it. `health_due` then says whether any taken
+    /// item carries the worker's health.
     fn take<'py>(&mut self, py: Python<'py>, limit: usize) -> PyResult<Bound<'py, PyList>> {
         if !self.taken.is_empty() {
             return Err(PyRuntimeError::new_err(
                 "encode_taken (or discard_taken) the items taken first",
             ));
         }
-        // Moving the items (a few hundred bytes each) is done without the GIL,
-        // and under the lock only for an O(1) swap when the whole queue is taken.
-        let (inbox, intake, taken) = (&self.inbox, &mut self.intake, &mut self.taken);
-        let (next_seq, resync, planned) = (&mut self.seq, &mut self.resync, &mut self.planned);
-        let snapshot_every = self.snapshot_every;
-        let wanted: Vec<usize> = py.detach(|| {
-            {
-                let mut inbox = lock(inbox);
-                let n = limit.min(inbox.items.len());
-                if n == inbox.items.len() {
-                    std::mem::swap(&mut inbox.items, intake);
-                } else {
-                    intake.extend(inbox.items.drain(..n));
-                }
-            }
-            taken.reserve(intake.len());
-            let mut wanted = Vec::new();
-            for item in intake.drain(..) {
-                let seq = *next_seq;
-                *next_seq += 1;
-                let (snapshot, extras) = match &item {
-                    Item::Failure { .. } => (false, true),
-                    Item::Frame { frame, extras } => {
-                        let snapshot = *resync || !*planned || frame.tick % snapshot_every == 0;
-                        *resync = false;
-                        *planned = true;
-                        (snapshot, extras.is_some())
-                    }
-                };
-                if snapshot || extras {
-                    wanted.push(taken.len());
-                }
-                taken.push(Taken {
-                    item,
-                    seq,
-                    snapshot,
-                    sections: None,
-                });
-            }
-            wanted
-        });
-        // The town sections sampled with a tick are converted here; only the
-        // items with more Python-side parts go back to Python.
-        let out = PyList::empty(py);
-        self.health_due = false;
-        for index in wanted {
-            let taken = &mut self.taken[index];
-            let (tick, kind, extras) = match &taken.item {
-                Item::Failure { tick, info } => (*tick, "failure", info.as_ref()),
-                Item::Frame { frame, extras } => (
-                    frame.tick,
-                    if taken.snapshot { "snapshot" } else { "diff" },
-                    extras.as_ref(),
-                ),
-            };
-            let mut busy = kind != "diff";
-            if let (Item::Frame { .. }, Some(extras)) = (&taken.item, extras) {
-                let extras = extras.bind(py);
-                let sections = extras.getattr(intern!(py, "sections"))?;
-                if !sections.is_none() {
-                    match self.reader.sample(&sections, &mut self.inner.names) {
-                        Ok(sample) => taken.sections = Some(sample),
-                        Err(e) => {
-                            // Sent without its sections; the next batch starts with a snapshot.
-                            self.unserialisable += 1;
-                            self.last_error = Some(format!("payload at tick {tick} not serialisable: {e}"));
-                            self.resync = true;
-                        }
-                    }
-                }
-                busy = busy
-                    || extras.getattr(intern!(py, "events"))?.is_truthy()?
-                    || extras.getattr(intern!(py, "results"))?.is_truthy()?;
-            }
-            self.health_due |= taken.snapshot || taken.sections.as_ref().is_some_and(|s| s.today);
-            if busy {
-                let extras = extras.map_or_else(|| py.None(), |e| e.clone_ref(py));
-                out.append((index, tick, kind, extras))?;
-            }
+        // Moving the items (a few hundred bytes each) is done without the GIL.
+        let (cursor, inbox, intake, taken) = (&mut self.cursor, &self.inbox, &mut self.intake, &mut self.taken);
+        let wanted = py.detach(|| cursor.take(inbox, intake, taken, limit));
+        self.wanted(py, wanted)
+    }
+
+    /// `take`, then, when no taken item needs Python-side parts, the whole
+    /// of `encode_taken` (or with `fd`, `write_taken`) in the same GIL-free
+    /// section: one release of the GIL for a routine chunk. Returns
+    /// `(items, written, rest, error)`: `items` as `take` returns them;
+    /// when there are any, nothing was encoded yet (build their parts, then
+    /// call `encode_taken` or `write_taken`), else `written`, `rest` and
+    /// `error` are as `write_taken` returns them (without `fd`, every batch
+    /// is in `rest`).
+    #[pyo3(signature = (limit, fd=None, room=0, health=None, batch_lines=usize::MAX, batch_bytes=usize::MAX))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn run<'py>(
+        &mut self,
+        py: Python<'py>,
+        limit: usize,
+        fd: Option<i32>,
+        room: usize,
+        health: Option<String>,
+        batch_lines: usize,
+        batch_bytes: usize,
+    ) -> PyResult<RunOutcome<'py>> {
+        if !self.taken.is_empty() {
+            return Err(PyRuntimeError::new_err(
+                "encode_taken (or discard_taken) the items taken first",
+            ));
         }
-        Ok(out)
+        if batch_lines == 0 {
+            return Err(PyValueError::new_err("batch_lines must be at least 1"));
+        }
+        if fd.is_some_and(|fd| fd < 0) {
+            return Err(PyValueError::new_err(format!(
+                "fd must be an open file descriptor, got {}",
+                fd.unwrap_or_default()
+            )));
+        }
+        let (cursor, inbox, intake, taken) = (&mut self.cursor, &self.inbox, &mut self.intake, &mut self.taken);
+        let sink = fd.map(|fd| (fd, room));
+        let work = Work::new(
+            &mut self.inner,
+            self.narrator.as_ref(),
+            health,
+            (batch_lines, batch_bytes),
+            sink,
+        );
+        let (wanted, done) = py.detach(move || {
+            let wanted = cursor.take(inbox, intake, taken, limit);
+            if !wanted.is_empty() {
+                return (wanted, None);
+            }
+            (wanted, Some(work.encode(std::mem::take(taken), HashMap::new())))
+        });
+        let Some((batches, spent, written)) = done else {
+            return Ok((self.wanted(py, wanted)?, Vec::new(), Vec::new(), None));
+        };
+        self.recycle(spent);
+        let (written, error) = written.unwrap_or_default();
+        let rest = batches.into_iter().map(|batch| as_bytes(py, batch)).collect();
+        Ok((PyList::empty(py), written, rest, error))
     }
 
     /// Encodes every taken item, in order, with the GIL released, and
@@ -756,10 +935,7 @@ impl TelemetryEncoder {
         health: Option<String>,
     ) -> PyResult<Vec<(Py<PyBytes>, usize, u64)>> {
         let (batches, _) = self.encode_batches(py, parts, batch_lines, batch_bytes, health, None)?;
-        Ok(batches
-            .into_iter()
-            .map(|(text, count, tick)| (PyBytes::new(py, text.as_bytes()).unbind(), count, tick))
-            .collect())
+        Ok(batches.into_iter().map(|batch| as_bytes(py, batch)).collect())
     }
 
     /// `encode_taken`, writing the batches straight to the open file
@@ -790,29 +966,26 @@ impl TelemetryEncoder {
         }
         let (batches, outcome) = self.encode_batches(py, parts, batch_lines, batch_bytes, health, Some((fd, room)))?;
         let (written, error) = outcome.unwrap_or_default();
-        let rest = batches
-            .into_iter()
-            .map(|(text, count, tick)| (PyBytes::new(py, text.as_bytes()).unbind(), count, tick))
-            .collect();
+        let rest = batches.into_iter().map(|batch| as_bytes(py, batch)).collect();
         Ok((written, rest, error))
     }
 
     /// Whether an item of the last `take` carries the worker's health (pass it to the encode call).
     #[getter]
     fn health_due(&self) -> bool {
-        self.health_due
+        self.cursor.health_due
     }
 
     /// Ticks whose town sections could not be converted (sent without them).
     #[getter]
     fn unserialisable(&self) -> u64 {
-        self.unserialisable
+        self.cursor.unserialisable
     }
 
     /// Why the last of `unserialisable` failed (None when none did).
     #[getter]
     fn last_error(&self) -> Option<String> {
-        self.last_error.clone()
+        self.cursor.last_error.clone()
     }
 
     /// The Python-side town sections as last sampled and as last published:
@@ -831,7 +1004,6 @@ impl TelemetryEncoder {
         let published = sections_from_py(published)?;
         self.inner.sections.latest = latest;
         self.inner.sections.published = published;
-        self.reader.reset();
         Ok(())
     }
 
@@ -870,23 +1042,23 @@ impl TelemetryEncoder {
     /// The next payload's sequence number.
     #[getter]
     fn get_seq(&self) -> u64 {
-        self.seq
+        self.cursor.seq
     }
 
     #[setter]
     fn set_seq(&mut self, seq: u64) {
-        self.seq = seq;
+        self.cursor.seq = seq;
     }
 
     /// Whether the next frame is sent as a snapshot (set after a loss or on request).
     #[getter]
     fn get_resync(&self) -> bool {
-        self.resync
+        self.cursor.resync
     }
 
     #[setter]
     fn set_resync(&mut self, resync: bool) {
-        self.resync = resync;
+        self.cursor.resync = resync;
     }
 
     /// Whether anything was published yet (a diff needs a published state).
@@ -929,12 +1101,12 @@ impl TelemetryEncoder {
     fn set_table(&mut self, uids: Option<Vec<u64>>, rows: Option<PyReadonlyArray2<'_, i64>>) -> PyResult<()> {
         let (Some(uids), Some(rows)) = (uids, rows) else {
             self.inner.table = None;
-            self.planned = false;
+            self.cursor.planned = false;
             return Ok(());
         };
         let rows = rows_of(&uids, &rows)?;
         self.inner.table = Some(Table { uids, rows });
-        self.planned = true;
+        self.cursor.planned = true;
         Ok(())
     }
 }

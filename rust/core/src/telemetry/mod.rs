@@ -475,6 +475,8 @@ pub struct Encoder {
     pub town_latest: Option<Town>,
     /// The Python-side town sections (`employment`, `kpis`, `rewards`, `slowest_ticks`).
     pub sections: Sections,
+    /// Further top-level members of every snapshot (`"key":value,...`).
+    pub snapshot_head: Option<String>,
     scratch: Scratch,
 }
 
@@ -500,6 +502,7 @@ impl Encoder {
             town: None,
             town_latest: None,
             sections: Sections::default(),
+            snapshot_head: None,
             scratch: Scratch::default(),
         }
     }
@@ -539,12 +542,16 @@ impl Encoder {
         }
         self.town_sections(frame, snapshot, out);
         if let Some(sample) = &plan.sections {
-            self.sections.apply(sample);
+            self.sections.apply(sample, &mut self.names);
         }
         if snapshot || plan.sections.is_some() {
             self.sections.write(snapshot, out);
         }
         let today = plan.sections.as_ref().is_some_and(|s| s.today);
+        if let Some(head) = self.snapshot_head.as_deref().filter(|_| snapshot) {
+            out.push(',');
+            out.push_str(head);
+        }
         if let Some(health) = plan.health.as_deref().filter(|_| snapshot || today) {
             out.push_str(",\"health\":");
             out.push_str(health);

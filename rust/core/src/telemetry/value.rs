@@ -175,6 +175,8 @@ pub fn round_to(v: f64, decimals: u32) -> f64 {
 
 /// The Python-sampled sections, in published order.
 pub const SECTION_KEYS: [&str; 4] = ["employment", "kpis", "rewards", "slowest_ticks"];
+/// The index of `employment` in [`SECTION_KEYS`]: it names agents.
+pub const EMPLOYMENT: usize = 0;
 /// The index of `kpis` in [`SECTION_KEYS`]: its members merge into the previous sample's.
 pub const KPIS: usize = 1;
 
@@ -195,10 +197,17 @@ pub struct Sections {
 }
 
 impl Sections {
-    /// Makes `sample` the latest values (`kpis` members merged into the previous ones).
-    pub fn apply(&mut self, sample: &SectionSample) {
+    /// Makes `sample` the latest values (`kpis` members merged into the
+    /// previous ones); `names` hashes the ids in `employment` in privacy mode.
+    pub fn apply(&mut self, sample: &SectionSample, names: &mut Names) {
         for (i, value) in sample.values.iter().enumerate() {
             let Some(value) = value else { continue };
+            if i == EMPLOYMENT && names.hashed() {
+                let mut scrubbed = value.clone();
+                scrubbed.scrub(names);
+                self.latest[i] = Some(scrubbed);
+                continue;
+            }
             match (&mut self.latest[i], value) {
                 (Some(Value::Object(members)), Value::Object(fresh)) if i == KPIS => {
                     for (key, v) in fresh {
@@ -332,14 +341,14 @@ mod tests {
         let mut first = SectionSample::default();
         first.values[0] = Some(obj(&[("queue", Value::List(vec![]))]));
         first.values[KPIS] = Some(obj(&[("today", day(0))]));
-        sections.apply(&first);
+        sections.apply(&first, &mut Names::new(None));
         let mut out = String::new();
         sections.write(true, &mut out);
         assert_eq!(out, r#","employment":{"queue":[]},"kpis":{"today":{"day":0}}"#);
         let mut next = SectionSample::default();
         next.values[0] = Some(obj(&[("queue", Value::List(vec![]))]));
         next.values[KPIS] = Some(obj(&[("last_day", day(0)), ("today", day(1))]));
-        sections.apply(&next);
+        sections.apply(&next, &mut Names::new(None));
         out.clear();
         sections.write(false, &mut out);
         assert_eq!(out, r#","kpis":{"today":{"day":1},"last_day":{"day":0}}"#);
