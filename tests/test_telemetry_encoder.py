@@ -210,6 +210,45 @@ def test_write_taken_writes_the_batches_that_fit_and_returns_the_rest(tmp_path: 
         stream.encoder.write_taken(-1, 100)
 
 
+def test_run_encodes_a_routine_chunk_in_one_call_and_defers_one_that_needs_parts(tmp_path: Path) -> None:
+    from townlet.telemetry.capture import FrameExtras
+
+    def pushed(extras: list[FrameExtras | None]) -> _Stream:
+        stream = _Stream()
+        for tick, extra in enumerate(extras):
+            rows = np.full((1, N_COLUMNS), tick, dtype=np.int64)
+            stream.recorder.push_rows(tick, [1], rows, True, extra)
+        return stream
+
+    quiet = FrameExtras([], [], None)  # nothing for Python to add: not even queued with the tick
+    routine = pushed([None, quiet, None])
+    path = tmp_path / "out.jsonl"
+    with path.open("wb", buffering=0) as out:
+        items, written, rest, error = routine.encoder.run(10, out.fileno(), 1 << 20, '{"ok":true}', 2)
+    assert (items, rest, error) == ([], [], None)
+    assert [(lines, tick) for lines, tick, _ in written] == [(2, 1), (1, 2)]
+    payloads = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [p["tick"] for p in payloads] == [0, 1, 2]
+    assert payloads[0]["health"] == {"ok": True}, "the snapshot carries the health"
+    assert "health" not in payloads[1]
+    ((data, count, _),) = pushed([None, None]).encoder.run(10)[2]
+    assert count == 2, "without a descriptor every batch comes back"
+    assert len(data.splitlines()) == 2
+
+    busy = pushed([None, FrameExtras([{"kind": "odd", "tick": 1}], [], None), None])
+    items, written, rest, error = busy.encoder.run(10, None, 0, '{"ok":true}')
+    assert [(index, tick, kind) for index, tick, kind, _ in items] == [(1, 1, "diff")]
+    assert (written, rest, error) == ([], [], None), "nothing is encoded before the parts"
+    with pytest.raises(RuntimeError, match="taken first"):
+        busy.encoder.run(10)
+    batches = busy.encoder.encode_taken({1: (None, '{"kind":"odd","tick":1}', None, None)})
+    assert [json.loads(line)["events"] for line in _lines(batches)][1] == [{"kind": "odd", "tick": 1}]
+    with pytest.raises(ValueError, match="batch_lines"):
+        busy.encoder.run(10, None, 0, None, 0)
+    with pytest.raises(ValueError, match="fd"):
+        busy.encoder.run(10, -1)
+
+
 def test_the_encoder_narrates_core_events_then_python_ones_with_one_throttle_state() -> None:
     from townlet.config.telemetry import NarrationConfig
     from townlet.telemetry.narration import Narrator
