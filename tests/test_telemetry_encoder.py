@@ -231,9 +231,16 @@ def test_run_encodes_a_routine_chunk_in_one_call_and_defers_one_that_needs_parts
     assert [p["tick"] for p in payloads] == [0, 1, 2]
     assert payloads[0]["health"] == {"ok": True}, "the snapshot carries the health"
     assert "health" not in payloads[1]
-    ((data, count, _),) = pushed([None, None]).encoder.run(10)[2]
-    assert count == 2, "without a descriptor every batch comes back"
+    for tick in (3, 4):  # two more diffs
+        routine.recorder.push_rows(tick, [1], np.zeros((1, N_COLUMNS), dtype=np.int64))
+    ((data, count, _),) = routine.encoder.run(10, None, 0, None)[2]
+    assert count == 2, "without a descriptor every batch comes back; diffs need no health"
     assert len(data.splitlines()) == 2
+    fresh = pushed([None])
+    assert fresh.encoder.health_due_in(10), "the first payload is a snapshot"
+    assert fresh.encoder.run(10) == ([], [], [], None)
+    assert fresh.encoder.first_taken_tick == 0, "due without a health given: left for Python"
+    assert json.loads(fresh.encoder.encode_taken({}, health='{"ok":1}')[0][0])["health"] == {"ok": 1}
 
     busy = pushed([None, FrameExtras([{"kind": "odd", "tick": 1}], [], None), None])
     items, written, rest, error = busy.encoder.run(10, None, 0, '{"ok":true}')
@@ -321,8 +328,8 @@ def test_misuse_gets_clear_errors() -> None:
         _core.Narrator([], -1, {}, 0, 1, 1, [])
 
 
-def test_a_part_that_cannot_be_serialised_is_left_out_and_a_snapshot_follows() -> None:
-    from townlet.telemetry.capture import FrameExtras
+def _builder() -> tuple[_core.TelemetryRecorder, Any]:
+    """A recorder and a ``PayloadBuilder`` on it (no jobs, objects or venues)."""
     from townlet.telemetry.narration import Narrator
     from townlet.telemetry.payloads import PayloadBuilder
 
@@ -337,6 +344,13 @@ def test_a_part_that_cannot_be_serialised_is_left_out_and_a_snapshot_follows() -
         snapshot_every=1000,
         config_id="t",
     )
+    return recorder, builder
+
+
+def test_a_part_that_cannot_be_serialised_is_left_out_and_a_snapshot_follows() -> None:
+    from townlet.telemetry.capture import FrameExtras
+
+    recorder, builder = _builder()
     rows = np.zeros((1, N_COLUMNS), dtype=np.int64)
     bad = FrameExtras([{"kind": "odd", "tick": 1, "value": float("nan")}], [], None)
     for tick, extras in ((0, None), (1, bad)):
@@ -350,6 +364,45 @@ def test_a_part_that_cannot_be_serialised_is_left_out_and_a_snapshot_follows() -
     assert payloads[1]["events"] == []
     assert builder.unserialisable == 1
     assert "not serialisable" in str(builder.last_error)
+
+
+def test_the_health_is_read_only_for_chunks_that_carry_it() -> None:
+    from townlet.telemetry.capture import FrameExtras
+
+    recorder, builder = _builder()
+    reads = []
+
+    def health() -> dict[str, Any]:
+        reads.append(1)
+        return {"reads": len(reads)}
+
+    rows = np.zeros((1, N_COLUMNS), dtype=np.int64)
+    today = {
+        "employment": {},
+        "review_window_ticks": 5,
+        "rewards": {},
+        "slowest": (),
+        "last_day": None,
+        "today": {"day": 0},
+    }
+
+    def published(ticks: range, extras: FrameExtras | None = None) -> list[dict[str, Any]]:
+        for tick in ticks:
+            recorder.push_rows(tick, [1], rows, True, extras if tick == ticks[-1] else None)
+        return [json.loads(line) for line in builder.build_lines(100, health)]
+
+    first = published(range(3))
+    assert [("health" in p) for p in first] == [True, False, False], "the first snapshot carries it"
+    assert len(reads) == 1
+    assert not any("health" in p for p in published(range(3, 20))), "a chunk of diffs: not read"
+    assert len(reads) == 1
+    with_kpis = published(range(20, 23), FrameExtras([], [], today))
+    assert [("health" in p) for p in with_kpis] == [False, False, True], "the KPIs of the day carry it"
+    assert with_kpis[2]["health"] == {"reads": 2}
+    assert with_kpis[2]["kpis"] == {"today": {"day": 0}}
+    busy = published(range(23, 25), FrameExtras([{"kind": "odd", "tick": 24}], [], today))
+    assert busy[1]["health"] == {"reads": 3}, "a chunk with Python-side parts reads it too"
+    assert busy[1]["events"] == [{"kind": "odd", "tick": 24}]
 
 
 def test_capture_tick_takes_routine_ticks_in_one_call_and_defers_the_rest() -> None:

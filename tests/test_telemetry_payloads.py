@@ -11,7 +11,7 @@ import pytest
 
 from townlet.core.sim_loop import SimulationLoop
 from townlet.telemetry import STATE_KEYS, apply_payload, tick_payload
-from townlet.telemetry.payloads import apply_merge_patch, merge_patch
+from townlet.telemetry.payloads import apply_merge_patch
 from townlet.telemetry.privacy import IdHasher
 from townlet.telemetry.publisher import TelemetryPublisher, world_snapshot
 from townlet.telemetry.schema import check_file, check_payload
@@ -231,11 +231,10 @@ def test_a_diff_after_a_gap_is_refused() -> None:
     assert apply_payload(None, payloads[1]) is None, "a diff needs a snapshot first"
 
 
-def test_merge_patch_round_trip() -> None:
+def test_apply_merge_patch() -> None:
     old = {"a": 1, "b": {"c": 2, "d": [1, 2]}, "gone": True}
     new = {"a": 1, "b": {"c": 3, "d": [1, 2], "e": "x"}}
-    patch = merge_patch(old, new)
-    assert patch == {"b": {"c": 3, "e": "x"}, "gone": None}
+    patch = {"b": {"c": 3, "e": "x"}, "gone": None}  # as the core writes it (RFC 7386)
     assert apply_merge_patch(old, patch) == new
     assert old == {"a": 1, "b": {"c": 2, "d": [1, 2]}, "gone": True}, "inputs are left alone"
 

@@ -359,9 +359,12 @@ class TelemetryEncoder:
     ]:
         """``take``, then (when no item needs parts) ``encode_taken`` or ``write_taken`` in one GIL release.
 
-        Returns ``(items, written, rest, error)``: with ``items``, nothing was
-        encoded yet; else as ``write_taken`` (without ``fd``, all in ``rest``).
+        Returns ``(items, written, rest, error)``: while ``first_taken_tick`` is
+        set (items need parts, or the health was due and not given), nothing
+        was encoded yet; else as ``write_taken`` (without ``fd``, all in ``rest``).
         """
+    def health_due_in(self, limit: int) -> bool:
+        """Whether the next ``limit`` queued ticks, taken now, would carry the worker's health."""
     @property
     def health_due(self) -> bool:
         """Whether an item of the last ``take`` carries the worker's health."""

@@ -52,10 +52,6 @@ STATE_KEYS = (
     "rewards",
     "slowest_ticks",
 )
-#: The state keys the core samples itself (it also writes the agents).
-CORE_SECTIONS = ("population", "economy", "queues", "embeddings")
-#: The state keys sampled in Python (``town_sections``), converted, diffed and written by the core.
-SECTION_KEYS = tuple(k for k in STATE_KEYS if k != "agents" and k not in CORE_SECTIONS)
 #: Columns of a quantised agent row (``TelemetryEncoder.table``).
 N_COLUMNS = 14
 
@@ -73,24 +69,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def merge_patch(old: Any, new: Any) -> Any:
-    """The RFC 7386 merge patch taking ``old`` to ``new`` (``new`` holds no ``None``)."""
-    if not isinstance(new, dict) or not isinstance(old, dict):
-        return new
-    out: dict[str, Any] = {}
-    for key, value in new.items():
-        if key not in old:
-            out[key] = value
-        else:
-            before = old[key]
-            if before is not value and before != value:
-                out[key] = merge_patch(before, value)
-    for key in old:
-        if key not in new:
-            out[key] = None
-    return out
 
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:
@@ -238,7 +216,7 @@ class PayloadBuilder:
 
         A batch grows while it is under ``batch_bytes`` bytes. A snapshot is
         sent first, when due (``snapshot_every``) and after a loss; otherwise
-        a diff. ``health()`` is read once and carried by the payloads that
+        a diff. ``health()`` is read once, for a chunk with payloads that
         carry health (snapshots and ticks with the day's KPIs);
         ``alerts(tick)`` adds events to the first payload. A part that
         cannot be serialised (a NaN) is left out of its payload and counted
@@ -281,22 +259,29 @@ class PayloadBuilder:
         """Takes and encodes up to ``limit`` queued ticks (written to ``sink``'s ``(fd, room)`` if given).
 
         A routine chunk (no tick with Python-side parts, no alerts) is taken
-        and encoded in one core call, which releases the GIL once.
+        and encoded in one core call, which releases the GIL once. The
+        worker's health is read only for a chunk that carries it.
         """
         encoder = self.encoder
-        health_json = self._json(health(), None) if health is not None else None
         fd, room = sink if sink is not None else (None, 0)
+        health_json = None
+        written: list[tuple[int, int, int]] = []
+        rest: list[Batch] = []
+        error: str | None = None
         if alerts is None:
+            if health is not None and encoder.health_due_in(limit):
+                health_json = self._json(health(), None)
             items, written, rest, error = encoder.run(limit, fd, room, health_json, batch_lines, batch_bytes)
         else:
             items = encoder.take(limit)
         self._count_unserialisable()
-        if alerts is None and not items:
+        if encoder.first_taken_tick is None:  # all encoded (or nothing was queued)
             self.next_seq = encoder.seq
             return written, rest, error
+        if health is not None and health_json is None and encoder.health_due:
+            health_json = self._json(health(), None)
         parts = self._plan(items, alerts)
         if fd is None:
-            written, error = [], None
             rest = encoder.encode_taken(parts, batch_lines, batch_bytes, health_json)
         else:
             written, rest, error = encoder.write_taken(fd, room, parts, batch_lines, batch_bytes, health_json)

@@ -17,12 +17,11 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use townlet_core::telemetry::value::SectionSample;
 use townlet_core::telemetry::{
     prefetch_for_write, Encoder, Frame, FrameEvent, Labels, Names, Plan, Row, Table, Town, TownParts, NO_UID, N_COLUMNS,
 };
 use townlet_core::tick::EVENT_KINDS;
-
-use townlet_core::telemetry::value::SectionSample;
 
 use crate::narration::{lock_narrator, Narrator, SharedNarrator};
 use crate::sections::{sections_from_py, sections_to_py, SectionReader};
@@ -489,6 +488,17 @@ impl TelemetryEncoder {
         Ok((batches, written))
     }
 
+    /// Refuses to take more while taken items wait to be encoded.
+    fn ensure_untaken(&self) -> PyResult<()> {
+        if self.taken.is_empty() {
+            Ok(())
+        } else {
+            Err(PyRuntimeError::new_err(
+                "encode_taken (or discard_taken) the items taken first",
+            ))
+        }
+    }
+
     /// Hands spent frames back to the recorder for reuse.
     fn recycle(&self, spent: Vec<Frame>) {
         let mut inbox = lock(&self.inbox);
@@ -632,6 +642,28 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// Whether a frame of `tick` taken next is sent as a snapshot.
+    fn snapshot_due(&self, tick: u64) -> bool {
+        self.resync || !self.planned || tick % self.snapshot_every == 0
+    }
+
+    /// Whether the next `limit` items of `inbox`, taken now, would carry the
+    /// worker's health (a snapshot, or the KPIs of the day; a tick whose
+    /// sections failed to convert is sent as a snapshot).
+    fn health_due_in(&self, inbox: &Shared, limit: usize) -> bool {
+        if self.resync || !self.planned {
+            return true;
+        }
+        lock(inbox).items.iter().take(limit).any(|item| match item {
+            Item::Frame { frame, sections, .. } => {
+                self.snapshot_due(frame.tick)
+                    || today(sections.as_deref())
+                    || matches!(sections.as_deref(), Some(Err(_)))
+            }
+            Item::Failure { .. } => false,
+        })
+    }
+
     /// Moves up to `limit` queued items from `inbox` into `taken` (through
     /// `intake`, swapped in O(1) when the whole queue is taken), numbering
     /// them and deciding snapshot or diff. Returns the indices of the items
@@ -673,11 +705,10 @@ impl Cursor {
                         self.resync = true;
                         *sections = None;
                     }
-                    let snapshot = self.resync || !self.planned || frame.tick % self.snapshot_every == 0;
+                    let snapshot = self.snapshot_due(frame.tick);
                     self.resync = false;
                     self.planned = true;
-                    let today = matches!(sections.as_deref(), Some(Ok(s)) if s.today);
-                    self.health_due |= snapshot || today;
+                    self.health_due |= snapshot || today(sections.as_deref());
                     (snapshot, extras.is_some())
                 }
             };
@@ -688,6 +719,11 @@ impl Cursor {
         }
         wanted
     }
+}
+
+/// Whether converted sections carry the KPIs of the day.
+fn today(sections: Option<&Sampled>) -> bool {
+    matches!(sections, Some(Ok(s)) if s.today)
 }
 
 /// A batch as Python bytes.
@@ -844,25 +880,23 @@ impl TelemetryEncoder {
     /// and a snapshot follows it. `health_due` then says whether any taken
     /// item carries the worker's health.
     fn take<'py>(&mut self, py: Python<'py>, limit: usize) -> PyResult<Bound<'py, PyList>> {
-        if !self.taken.is_empty() {
-            return Err(PyRuntimeError::new_err(
-                "encode_taken (or discard_taken) the items taken first",
-            ));
-        }
+        self.ensure_untaken()?;
         // Moving the items (a few hundred bytes each) is done without the GIL.
         let (cursor, inbox, intake, taken) = (&mut self.cursor, &self.inbox, &mut self.intake, &mut self.taken);
         let wanted = py.detach(|| cursor.take(inbox, intake, taken, limit));
         self.wanted(py, wanted)
     }
 
-    /// `take`, then, when no taken item needs Python-side parts, the whole
-    /// of `encode_taken` (or with `fd`, `write_taken`) in the same GIL-free
-    /// section: one release of the GIL for a routine chunk. Returns
-    /// `(items, written, rest, error)`: `items` as `take` returns them;
-    /// when there are any, nothing was encoded yet (build their parts, then
-    /// call `encode_taken` or `write_taken`), else `written`, `rest` and
-    /// `error` are as `write_taken` returns them (without `fd`, every batch
-    /// is in `rest`).
+    /// `take`, then, when no taken item needs Python-side parts (nor the
+    /// `health` when none was given), the whole of `encode_taken` (or with
+    /// `fd`, `write_taken`) in the same GIL-free section: one release of
+    /// the GIL for a routine chunk. Returns `(items, written, rest, error)`:
+    /// `items` as `take` returns them; when the taken items still wait
+    /// (`first_taken_tick` is set), nothing was encoded yet: build their
+    /// parts, then call `encode_taken` or `write_taken`. Else `written`,
+    /// `rest` and `error` are as `write_taken` returns them (without `fd`,
+    /// every batch is in `rest`). `health_due_in` says beforehand whether
+    /// the chunk will need the health.
     #[pyo3(signature = (limit, fd=None, room=0, health=None, batch_lines=usize::MAX, batch_bytes=usize::MAX))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn run<'py>(
@@ -875,11 +909,7 @@ impl TelemetryEncoder {
         batch_lines: usize,
         batch_bytes: usize,
     ) -> PyResult<RunOutcome<'py>> {
-        if !self.taken.is_empty() {
-            return Err(PyRuntimeError::new_err(
-                "encode_taken (or discard_taken) the items taken first",
-            ));
-        }
+        self.ensure_untaken()?;
         if batch_lines == 0 {
             return Err(PyValueError::new_err("batch_lines must be at least 1"));
         }
@@ -900,7 +930,7 @@ impl TelemetryEncoder {
         );
         let (wanted, done) = py.detach(move || {
             let wanted = cursor.take(inbox, intake, taken, limit);
-            if !wanted.is_empty() {
+            if !wanted.is_empty() || (cursor.health_due && work.health.is_none()) {
                 return (wanted, None);
             }
             (wanted, Some(work.encode(std::mem::take(taken), HashMap::new())))
@@ -968,6 +998,12 @@ impl TelemetryEncoder {
         let (written, error) = outcome.unwrap_or_default();
         let rest = batches.into_iter().map(|batch| as_bytes(py, batch)).collect();
         Ok((written, rest, error))
+    }
+
+    /// Whether the next `limit` queued ticks, taken now, would carry the
+    /// worker's health (read it for `run` only then).
+    fn health_due_in(&self, limit: usize) -> bool {
+        self.cursor.health_due_in(&self.inbox, limit)
     }
 
     /// Whether an item of the last `take` carries the worker's health (pass it to the encode call).
