@@ -86,6 +86,31 @@ def test_starvation_exits_and_a_replacement_arrives() -> None:
     assert loop.lifecycle.exit_counts == {"hunger_collapse": 1}
 
 
+def test_kpis_of_the_day_in_progress_follow_exits_and_spawns() -> None:
+    loop = SimulationLoop(_config(), observations=False)
+    loop.run_for_ticks(1200)  # into day 1, with wages paid
+    start = loop.kpis.state()["wages"]
+    _starve(loop, ["agent_3"], 30)
+    while len(loop.world.agent_ids) < 8:  # the replacement arrives
+        loop.step()
+    loop.run_for_ticks(200)
+    world, core = loop.world, loop.world.core
+    earned = core.attendance()[world.slots, 4]
+    exit_wages = loop.kpis.state()["exit_wages"]
+    wages = exit_wages + sum(e - start.get(a, 0.0) for a, e in zip(world.agent_ids, earned, strict=True))
+    employed = int((core.jobs()[world.slots] >= 0).sum())
+    ages = core.counters()[world.slots, 4]
+    kpis = loop.kpis.current()
+    assert "agent_3" not in world.agent_ids
+    assert kpis["population"] == 8
+    assert kpis["wages"] > 0
+    assert kpis["wages"] == pytest.approx(wages, rel=1e-12)
+    assert kpis["wage_per_employed"] == pytest.approx(wages / employed, rel=1e-12)
+    assert kpis["mean_tenure_days"] == float(ages.sum()) / 8 / loop.config.world.ticks_per_day
+    with pytest.raises(ValueError, match="baseline holds 7 values for 8 live agents"):
+        core.day_totals(earned[:7])
+
+
 def test_exit_storm_is_capped_per_day_with_cooldown() -> None:
     loop = SimulationLoop(_config(), observations=False)
     victims = ["agent_1", "agent_2", "agent_5"]

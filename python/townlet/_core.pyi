@@ -116,6 +116,8 @@ class World:
         """The option each slot is committed to after the last tick."""
     def tally(self) -> dict[str, int]:
         """Town-wide running totals (agent_ticks, satisfied, switches, clock_ins, ...)."""
+    def day_totals(self, baseline: npt.NDArray[np.float64]) -> tuple[float, int, int]:
+        """``(wages, employed, age_ticks)`` over the live agents: wages earned since ``baseline``."""
     def set_lifecycle_params(self, params: dict[str, int]) -> None:
         """Replaces the exit-trigger thresholds."""
     def set_job(self, slot: int, job: int) -> None:

@@ -21,7 +21,6 @@ import numpy.typing as npt
 from townlet.config import SimulationConfig
 from townlet.config.basket import basket_cost
 from townlet.lifecycle.manager import LifecycleOutcome
-from townlet.world.spec import AGE
 from townlet.world.state import WorldState
 
 
@@ -90,19 +89,19 @@ class KpiTracker:
         """
         world = self.world
         core = world.core
-        wages = self._exit_wages + float(np.sum(core.attendance()[world.slots, 4] - self._day_start_wages()))
-        employed = int(np.count_nonzero(core.jobs()[world.slots] >= 0))
-        ages = core.counters()[world.slots, AGE]
+        earned, employed, age_ticks = core.day_totals(self._day_start_wages())
+        wages = self._exit_wages + earned
+        population = len(world.agent_id_tuple)
         return {
             "day": day if day is not None else world.tick // self.ticks_per_day,
-            "population": len(world.agent_ids),
+            "population": population,
             **_rates(core.tally(), self._day_start),
             "exits": dict(self._exits),
             "spawns": self._spawns,
             "wages": wages,
             "wage_per_employed": _ratio(wages, employed, 0.0),
             "basket_cost": self.basket,
-            "mean_tenure_days": float(ages.sum()) / len(ages) / self.ticks_per_day if len(ages) else 0.0,
+            "mean_tenure_days": age_ticks / population / self.ticks_per_day if population else 0.0,
             **({"relationship_coverage": self._coverage()} if coverage else {}),
         }
 

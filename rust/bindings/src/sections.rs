@@ -6,6 +6,8 @@
 //! hour), rounding floats as they are published. The worker then diffs and
 //! writes them in the core without ever taking the GIL for them.
 
+use std::sync::Arc;
+
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -82,7 +84,7 @@ pub fn to_value(obj: &Bound<'_, PyAny>, decimals: Option<u32>) -> PyResult<Value
 
 /// The last Python object converted for a slot and what it became: the
 /// tick thread hands over the very same object while it is unchanged.
-type Converted = Option<(Py<PyAny>, Value)>;
+type Converted = Option<(Py<PyAny>, Arc<Value>)>;
 
 /// Converts samples of `town_sections` output, reusing the value of an
 /// input that is the same object as last time (the slowest ticks, the last
@@ -110,10 +112,11 @@ impl SectionReader {
             Some((_, slot)) => *slot = window,
             None => members.push(("review_window_ticks".to_owned(), window)),
         }
-        sample.values[EMPLOYMENT] = Some(employment);
-        sample.values[REWARDS] = Some(to_value(&raw.get_item(intern!(py, "rewards"))?, DECIMALS[REWARDS])?);
+        sample.values[EMPLOYMENT] = Some(Arc::new(employment));
+        let rewards = to_value(&raw.get_item(intern!(py, "rewards"))?, DECIMALS[REWARDS])?;
+        sample.values[REWARDS] = Some(Arc::new(rewards));
         let slowest = raw.get_item(intern!(py, "slowest"))?;
-        sample.values[SLOWEST] = Some(cached(&mut self.slowest, &slowest, slow_ticks)?.clone());
+        sample.values[SLOWEST] = Some(Arc::clone(cached(&mut self.slowest, &slowest, slow_ticks)?));
         let mut kpis = Vec::new();
         let dict = raw.cast::<PyDict>()?;
         if let Some(today) = dict.get_item(intern!(py, "today"))? {
@@ -124,10 +127,10 @@ impl SectionReader {
         let new_day = !last_day.is_none() && !self.last_day.as_ref().is_some_and(|(o, _)| o.is(&last_day));
         if new_day {
             let day = cached(&mut self.last_day, &last_day, |d| to_value(d, DECIMALS[KPIS]))?;
-            kpis.push(("last_day".to_owned(), day.clone()));
+            kpis.push(("last_day".to_owned(), Value::clone(day)));
         }
         if !kpis.is_empty() {
-            sample.values[KPIS] = Some(Value::Object(kpis));
+            sample.values[KPIS] = Some(Arc::new(Value::Object(kpis)));
         }
         Ok(sample)
     }
@@ -138,9 +141,9 @@ fn cached<'a>(
     slot: &'a mut Converted,
     obj: &Bound<'_, PyAny>,
     convert: impl Fn(&Bound<'_, PyAny>) -> PyResult<Value>,
-) -> PyResult<&'a Value> {
+) -> PyResult<&'a Arc<Value>> {
     if !slot.as_ref().is_some_and(|(o, _)| o.is(obj)) {
-        *slot = Some((obj.clone().unbind(), convert(obj)?));
+        *slot = Some((obj.clone().unbind(), Arc::new(convert(obj)?)));
     }
     Ok(&slot.as_ref().expect("set above").1)
 }
@@ -192,7 +195,7 @@ pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>>
 }
 
 /// Sections (`[Option<Value>; 4]`) as a dict of those present.
-pub fn sections_to_py<'py>(py: Python<'py>, sections: &[Option<Value>; 4]) -> PyResult<Bound<'py, PyDict>> {
+pub fn sections_to_py<'py>(py: Python<'py>, sections: &[Option<Arc<Value>>; 4]) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (key, value) in SECTION_KEYS.iter().zip(sections) {
         if let Some(v) = value {
@@ -203,11 +206,11 @@ pub fn sections_to_py<'py>(py: Python<'py>, sections: &[Option<Value>; 4]) -> Py
 }
 
 /// The inverse of [`sections_to_py`]: other keys are ignored.
-pub fn sections_from_py(d: &Bound<'_, PyDict>) -> PyResult<[Option<Value>; 4]> {
-    let mut out: [Option<Value>; 4] = Default::default();
+pub fn sections_from_py(d: &Bound<'_, PyDict>) -> PyResult<[Option<Arc<Value>>; 4]> {
+    let mut out: [Option<Arc<Value>>; 4] = Default::default();
     for (i, key) in SECTION_KEYS.iter().enumerate() {
         if let Some(v) = d.get_item(key)? {
-            out[i] = Some(to_value(&v, DECIMALS[i])?);
+            out[i] = Some(Arc::new(to_value(&v, DECIMALS[i])?));
         }
     }
     Ok(out)

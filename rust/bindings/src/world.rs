@@ -269,6 +269,16 @@ impl World {
         Ok(d)
     }
 
+    /// The sums behind the KPIs of the day in progress, over the live agents
+    /// in slot order: `(wages, employed, age_ticks)`: wages earned since
+    /// `baseline` (float64, what each had earned when the day started),
+    /// agents with a job, and ages in ticks summed. `ValueError` unless
+    /// `baseline` holds one value per live agent.
+    fn day_totals(&self, baseline: PyReadonlyArray1<'_, f64>) -> PyResult<(f64, usize, u64)> {
+        let t = self.inner.day_totals(baseline.as_slice()?).py()?;
+        Ok((t.wages, t.employed, t.age_ticks))
+    }
+
     /// Replaces the exit-trigger thresholds (same keys as the spec's `lifecycle`).
     fn set_lifecycle_params(&mut self, params: &Bound<'_, PyDict>) -> PyResult<()> {
         let p = crate::spec::lifecycle_params(params)?;

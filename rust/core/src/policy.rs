@@ -352,6 +352,43 @@ impl World {
     pub fn committed_options(&self) -> &[u8] {
         &self.agents.option
     }
+
+    /// The sums the KPIs of the day in progress need, over the live agents
+    /// in slot order: wages earned since `baseline` (what each had earned
+    /// when the day started), agents with a job, and ages in ticks. One
+    /// pass, no copies: telemetry samples these every few in-game hours.
+    /// Fails unless `baseline` holds one value per live agent.
+    pub fn day_totals(&self, baseline: &[f64]) -> CoreResult<DayTotals> {
+        let mut totals = DayTotals::default();
+        let mut live = 0;
+        for slot in self.agents.slots() {
+            if let Some(&before) = baseline.get(live) {
+                let earned = self.attendance(slot).map_or(0.0, |r| r.wages_earned);
+                totals.wages += earned - before;
+                totals.employed += usize::from(self.agents.job[slot] >= 0);
+                totals.age_ticks += u64::from(self.agents.counters[slot].age_ticks);
+            }
+            live += 1;
+        }
+        if live != baseline.len() {
+            return Err(CoreError::InvalidArgument(format!(
+                "baseline holds {} values for {live} live agents",
+                baseline.len()
+            )));
+        }
+        Ok(totals)
+    }
+}
+
+/// What [`World::day_totals`] sums over the live agents.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DayTotals {
+    /// Wages earned since the baseline.
+    pub wages: f64,
+    /// Agents with a job.
+    pub employed: usize,
+    /// Ages in ticks.
+    pub age_ticks: u64,
 }
 
 #[cfg(test)]
@@ -407,6 +444,31 @@ mod tests {
         w.spawn(&a).unwrap();
         step(&mut w, &[GO_TO_WORK]);
         assert_eq!(w.committed_options()[0], WAIT);
+    }
+
+    #[test]
+    fn day_totals_sum_the_live_agents_against_their_baseline() {
+        let mut w = World::new(spec()).unwrap();
+        let mut idle = agent(2, 2);
+        idle.job = -1;
+        for a in [agent(2, 2), idle.clone(), agent(3, 2)] {
+            w.spawn(&a).unwrap();
+        }
+        step(&mut w, &[WAIT, WAIT, WAIT]);
+        step(&mut w, &[WAIT, WAIT, WAIT]);
+        w.remove(0).unwrap();
+        let t = w.day_totals(&[1.0, 2.5]).unwrap();
+        let earned: f64 = [1, 2].iter().map(|&s| w.attendance(s).unwrap().wages_earned).sum();
+        assert_eq!(t.employed, 1, "the agent without a job is not counted");
+        assert!((t.wages - (earned - 3.5)).abs() < 1e-12, "{} vs {}", t.wages, earned - 3.5);
+        let ages: u64 = [1, 2]
+            .iter()
+            .map(|&s| u64::from(w.agents().counters[s].age_ticks))
+            .sum();
+        assert_eq!(t.age_ticks, ages);
+        assert!(ages > 0);
+        assert!(w.day_totals(&[1.0]).is_err());
+        assert!(w.day_totals(&[1.0, 2.0, 3.0]).is_err());
     }
 
     #[test]

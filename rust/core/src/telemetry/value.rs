@@ -8,6 +8,8 @@
 //! sampled and as last published: a snapshot writes them whole, a diff
 //! writes an RFC 7386 merge patch of each one that changed.
 
+use std::sync::Arc;
+
 use super::json::{write_f64, write_int, write_str};
 use super::Names;
 
@@ -151,17 +153,21 @@ pub const KPIS: usize = 1;
 /// One sample of the Python-side sections: the new value of each sampled
 /// one (for `kpis`, the members to merge in) and whether it carries the
 /// KPIs of the day in progress (such payloads carry the worker's health).
+/// Values are shared: a section that did not change since the last sample
+/// (the slowest ticks, the last finished day) is the same value, neither
+/// copied nor compared member by member.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SectionSample {
-    pub values: [Option<Value>; 4],
+    pub values: [Option<Arc<Value>>; 4],
     pub today: bool,
 }
 
-/// The Python-side sections as last sampled and as last published.
+/// The Python-side sections as last sampled and as last published (shared
+/// until the next sample changes them).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sections {
-    pub latest: [Option<Value>; 4],
-    pub published: [Option<Value>; 4],
+    pub latest: [Option<Arc<Value>>; 4],
+    pub published: [Option<Arc<Value>>; 4],
 }
 
 impl Sections {
@@ -171,22 +177,26 @@ impl Sections {
         for (i, value) in sample.values.iter().enumerate() {
             let Some(value) = value else { continue };
             if i == EMPLOYMENT && names.hashed() {
-                let mut scrubbed = value.clone();
+                let mut scrubbed = Value::clone(value);
                 scrubbed.scrub(names);
-                self.latest[i] = Some(scrubbed);
+                self.latest[i] = Some(Arc::new(scrubbed));
                 continue;
             }
-            match (&mut self.latest[i], value) {
-                (Some(Value::Object(members)), Value::Object(fresh)) if i == KPIS => {
+            if let (Some(latest), Value::Object(fresh)) = (&mut self.latest[i], &**value) {
+                if i == KPIS && matches!(**latest, Value::Object(_)) {
+                    let Value::Object(members) = Arc::make_mut(latest) else {
+                        unreachable!("checked above")
+                    };
                     for (key, v) in fresh {
                         match members.iter_mut().find(|(k, _)| k == key) {
                             Some((_, slot)) => slot.clone_from(v),
                             None => members.push((key.clone(), v.clone())),
                         }
                     }
+                    continue;
                 }
-                (slot, value) => *slot = Some(value.clone()),
             }
+            self.latest[i] = Some(Arc::clone(value));
         }
     }
 
@@ -196,16 +206,17 @@ impl Sections {
     pub fn write(&mut self, snapshot: bool, out: &mut String) {
         for (i, key) in SECTION_KEYS.iter().enumerate() {
             let Some(latest) = &self.latest[i] else { continue };
-            match (&self.published[i], snapshot) {
-                (Some(old), false) => match Value::merge_patch(old, latest) {
-                    Some(patch) => Self::member(out, key, &patch),
-                    None => continue,
-                },
+            match &self.published[i] {
+                // The same value as published (an unchanged section) needs no comparing.
+                Some(old) if !snapshot && Arc::ptr_eq(old, latest) => continue,
+                Some(old) if !snapshot => {
+                    if let Some(patch) = Value::merge_patch(old, latest) {
+                        Self::member(out, key, &patch);
+                    }
+                }
                 _ => Self::member(out, key, latest),
             }
-            if self.published[i].as_ref() != Some(latest) {
-                self.published[i] = Some(latest.clone());
-            }
+            self.published[i] = Some(Arc::clone(latest));
         }
     }
 
@@ -330,15 +341,15 @@ mod tests {
         let mut sections = Sections::default();
         let day = |n: i64| obj(&[("day", Value::Int(n))]);
         let mut first = SectionSample::default();
-        first.values[0] = Some(obj(&[("queue", Value::List(vec![]))]));
-        first.values[KPIS] = Some(obj(&[("today", day(0))]));
+        first.values[0] = Some(Arc::new(obj(&[("queue", Value::List(vec![]))])));
+        first.values[KPIS] = Some(Arc::new(obj(&[("today", day(0))])));
         sections.apply(&first, &mut Names::new(None));
         let mut out = String::new();
         sections.write(true, &mut out);
         assert_eq!(out, r#","employment":{"queue":[]},"kpis":{"today":{"day":0}}"#);
         let mut next = SectionSample::default();
-        next.values[0] = Some(obj(&[("queue", Value::List(vec![]))]));
-        next.values[KPIS] = Some(obj(&[("last_day", day(0)), ("today", day(1))]));
+        next.values[0] = Some(Arc::new(obj(&[("queue", Value::List(vec![]))])));
+        next.values[KPIS] = Some(Arc::new(obj(&[("last_day", day(0)), ("today", day(1))])));
         sections.apply(&next, &mut Names::new(None));
         out.clear();
         sections.write(false, &mut out);
