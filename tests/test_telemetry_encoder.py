@@ -256,6 +256,62 @@ def test_run_encodes_a_routine_chunk_in_one_call_and_defers_one_that_needs_parts
         busy.encoder.run(10, -1)
 
 
+def test_a_waiting_run_writes_chunk_after_chunk_until_python_is_needed(tmp_path: Path) -> None:
+    import threading
+
+    from townlet.telemetry.capture import FrameExtras
+
+    stream = _Stream()
+    recorder, encoder = stream.recorder, stream.encoder
+
+    def push(ticks: range, extras: Any = None) -> None:
+        for tick in ticks:
+            recorder.push_rows(tick, [1], np.full((1, N_COLUMNS), tick, dtype=np.int64), True, extras)
+
+    path = tmp_path / "out.jsonl"
+    with path.open("wb", buffering=0) as out:
+        fd = out.fileno()
+        assert encoder.run(10, fd, 1 << 20, "{}", wait=(4, 10.0, 0.05)) == ([], [], [], None), "nothing came"
+        push(range(3))
+        # Three queued, four waited for: the linger (from the first push) lets them go, then more come.
+        feeder = threading.Timer(0.05, push, (range(3, 9),))
+        feeder.start()
+        items, written, rest, error = encoder.run(10, fd, 1 << 20, '{"ok":1}', 2, wait=(4, 0.01, 0.5))
+        feeder.join()
+        assert (items, rest, error) == ([], [], None)
+        assert sum(lines for lines, _, _ in written) == 9, "both chunks, in one call"
+        assert written[-1][1] == 8
+        # Python-side parts stop the run: what came before is written, the rest waits for Python.
+        push(range(9, 11))
+        push(range(11, 12), FrameExtras([{"kind": "odd", "tick": 11}], [], None))
+        items, written, rest, error = encoder.run(10, fd, 1 << 20, None, wait=(1, 0.0, 5.0))
+        assert [(index, tick) for index, tick, _, _ in items] == [(2, 11)]
+        assert written == []
+        assert encoder.first_taken_tick == 9, "taken with the tick that needs parts"
+        encoder.write_taken(fd, 1 << 20, {2: (None, '{"kind":"odd","tick":11}', None, None)})
+        # A batch that does not fit the room comes back (the file rotates in Python).
+        push(range(12, 14))
+        items, written, rest, error = encoder.run(10, fd, 10, None, wait=(1, 0.0, 5.0))
+        assert written == []
+        assert [count for _, count, _ in rest] == [2]
+        # interrupt() ends a wait long before its budget, even one that starts later.
+        recorder.interrupt()
+        assert encoder.run(10, fd, 1 << 20, None, wait=(1, 10.0, 30.0)) == ([], [], [], None)
+        waiter = threading.Thread(
+            target=encoder.run, args=(10, fd, 1 << 20, None), kwargs={"wait": (1, 10.0, 30.0)}
+        )
+        waiter.start()
+        recorder.interrupt()
+        waiter.join(timeout=10)
+        assert not waiter.is_alive()
+    payloads = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [p["tick"] for p in payloads] == list(range(12))
+    assert payloads[0]["health"] == {"ok": 1}, "the health given serves every chunk"
+    assert payloads[11]["events"] == [{"kind": "odd", "tick": 11}]
+    with pytest.raises(ValueError, match="linger"):
+        encoder.run(10, fd, 0, None, wait=(1, -1.0, 1.0))
+
+
 def test_the_encoder_narrates_core_events_then_python_ones_with_one_throttle_state() -> None:
     from townlet.config.telemetry import NarrationConfig
     from townlet.telemetry.narration import Narrator

@@ -329,15 +329,12 @@ def test_failed_write_from_the_core_is_retried_through_the_transport(
     read_end, write_end = os.pipe()  # writing to the read end fails with EBADF
     bad_fd = read_end
     real = transport.direct
-    calls = 0
 
-    def direct_once_bad() -> tuple[int, int] | None:
-        nonlocal calls
-        calls += 1
+    def bad_until_a_write_failed() -> tuple[int, int] | None:
         target = real()
-        return (bad_fd, 1 << 30) if calls == 1 and target is not None else target
+        return (bad_fd, 1 << 30) if worker.send_failures == 0 and target is not None else target
 
-    monkeypatch.setattr(transport, "direct", direct_once_bad)
+    monkeypatch.setattr(transport, "direct", bad_until_a_write_failed)
     loop = SimulationLoop(config, telemetry=publisher, crash_snapshots=False)
     try:
         loop.run_for_ticks(60)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 
 from townlet.console.handlers import create_console_router
 from townlet.core.sim_loop import SimulationLoop
+from townlet.telemetry.publisher import TelemetryPublisher
 
 from .telemetry_helpers import RecordingTransport, poc_config, recorded_loop
 
@@ -179,3 +182,38 @@ def test_health_can_be_read_from_another_thread_while_the_worker_encodes() -> No
     assert not errors, errors
     assert health["seq"] == 300
     assert health["narration"]["emitted"] >= 0
+
+
+def test_the_worker_steps_out_of_the_core_for_saves_restores_and_snapshots(tmp_path: Path) -> None:
+    """The worker waits for ticks inside the core, holding the encoder; the tick thread still gets it."""
+    out = tmp_path / "t.jsonl"
+    config = poc_config(buffer={"linger_seconds": 0.02})
+    publisher = TelemetryPublisher(path=out, config=config.telemetry)
+    loop = SimulationLoop(config, telemetry=publisher)
+    worker = publisher._worker
+    assert worker is not None
+    loop.run_for_ticks(50)
+    deadline = time.monotonic() + 5
+    while not worker._in_core and time.monotonic() < deadline:  # it goes back to waiting in the core
+        time.sleep(0.005)
+    assert worker._in_core
+    saved = publisher.state()  # would fail if the encoder were still borrowed by the waiting worker
+    assert saved["builder"]["seq"] == 50
+    assert worker.builder is not None
+    with worker.held():
+        time.sleep(0.2)  # past the worker's idle poll: it would be back in the core by now
+        assert not worker._in_core
+        assert worker.builder.state()["seq"] == 50
+    loop.run_for_ticks(10)
+    publisher.request_snapshot()
+    loop.run_for_ticks(10)
+    publisher.restore(publisher.state())
+    loop.run_for_ticks(10)
+    assert publisher.flush()
+    health = publisher.health()
+    loop.close()
+    payloads = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [p["seq"] for p in payloads] == list(range(80))
+    assert payloads[60]["kind"] == "snapshot"
+    assert health["dropped_messages"] == 0
+    assert health["payloads_sent"] == 80

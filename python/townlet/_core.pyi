@@ -316,6 +316,8 @@ class TelemetryRecorder:
     @property
     def refused(self) -> int:
         """Items refused after ``close``."""
+    def interrupt(self) -> None:
+        """Makes a waiting ``TelemetryEncoder.run`` on this queue return (or the next one to wait)."""
     def state(self) -> dict[str, Any]:
         """``uids`` of the last capture and the ``held`` events, as plain lists."""
     def restore(self, uids: list[int], held: list[tuple[int, int, int | None, int, float]]) -> None:
@@ -353,6 +355,7 @@ class TelemetryEncoder:
         health: str | None = None,
         batch_lines: int = ...,
         batch_bytes: int = ...,
+        wait: tuple[int, float, float] | None = None,
     ) -> tuple[
         list[tuple[int, int, str, Any]],
         list[tuple[int, int, int]],
@@ -362,8 +365,14 @@ class TelemetryEncoder:
         """``take``, then (when no item needs parts) ``encode_taken`` or ``write_taken`` in one GIL release.
 
         Returns ``(items, written, rest, error)``: while ``first_taken_tick`` is
-        set (items need parts, or the health was due and not given), nothing
-        was encoded yet; else as ``write_taken`` (without ``fd``, all in ``rest``).
+        set (items need parts, or the health was due and not given), those
+        items are not encoded yet; ``written``, ``rest`` and ``error`` are as
+        ``write_taken`` returns them (without ``fd``, all in ``rest``).
+        ``wait=(depth, linger, budget)`` first waits without the GIL for
+        ``depth`` queued ticks (or the first to have waited ``linger``
+        seconds), then goes on chunk after chunk while every batch is
+        written to ``fd``, until one needs Python, ``budget`` seconds pass,
+        frames are dropped or the recorder is interrupted.
         """
     def health_due_in(self, limit: int) -> bool:
         """Whether the next ``limit`` queued ticks, taken now, would carry the worker's health."""

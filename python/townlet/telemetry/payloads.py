@@ -128,6 +128,8 @@ def apply_payload(state: Mapping[str, Any] | None, payload: Mapping[str, Any]) -
 Parts = tuple[str | None, str | None, str | None, list[tuple[str, dict[str, str]]] | None]
 #: A batch of payload lines ready to send: the bytes, how many lines, the last line's tick.
 Batch = tuple[bytes, int, int]
+#: How a worker waits in the core for its next chunk: ``(depth, linger seconds, budget seconds)``.
+Wait = tuple[int, float, float]
 
 
 class PayloadBuilder:
@@ -211,6 +213,7 @@ class PayloadBuilder:
         *,
         batch_lines: int = 2**31,
         batch_bytes: int = 2**62,
+        wait: Wait | None = None,
     ) -> list[Batch]:
         """Payload lines for up to ``limit`` queued ticks, in batches of at most ``batch_lines`` lines.
 
@@ -220,9 +223,12 @@ class PayloadBuilder:
         carry health (snapshots and ticks with the day's KPIs);
         ``alerts(tick)`` adds events to the first payload. A part that
         cannot be serialised (a NaN) is left out of its payload and counted
-        in ``unserialisable``; a snapshot follows.
+        in ``unserialisable``; a snapshot follows. ``wait`` (``(depth,
+        linger, budget)``) first waits in the core, without the GIL, for
+        ``depth`` queued ticks or for the first to have waited ``linger``
+        seconds (at most ``budget`` seconds; then nothing may be built).
         """
-        _, batches, _ = self._encode(limit, health, alerts, None, batch_lines, batch_bytes)
+        _, batches, _ = self._encode(limit, health, alerts, None, batch_lines, batch_bytes, wait)
         return batches
 
     def write_batches(
@@ -235,6 +241,7 @@ class PayloadBuilder:
         *,
         batch_lines: int = 2**31,
         batch_bytes: int = 2**62,
+        wait: Wait | None = None,
     ) -> tuple[list[tuple[int, int, int]], list[Batch], str | None]:
         """:meth:`build_batches`, writing the batches to the open file descriptor ``fd`` in the core.
 
@@ -243,9 +250,11 @@ class PayloadBuilder:
         Returns ``(written, rest, error)``: ``(lines, last tick, bytes)`` of
         each batch written, the batches left to send another way (the first
         that would pass ``room`` or failed, and all after it) and why a
-        write failed (or None).
+        write failed (or None). With ``wait``, the core goes on waiting for
+        and writing chunk after chunk until one needs Python, a batch does
+        not fit, ``budget`` seconds pass or ``recorder.interrupt()`` is called.
         """
-        return self._encode(limit, health, alerts, (fd, room), batch_lines, batch_bytes)
+        return self._encode(limit, health, alerts, (fd, room), batch_lines, batch_bytes, wait)
 
     def _encode(
         self,
@@ -255,12 +264,14 @@ class PayloadBuilder:
         sink: tuple[int, int] | None,
         batch_lines: int,
         batch_bytes: int,
+        wait: Wait | None = None,
     ) -> tuple[list[tuple[int, int, int]], list[Batch], str | None]:
         """Takes and encodes up to ``limit`` queued ticks (written to ``sink``'s ``(fd, room)`` if given).
 
         A routine chunk (no tick with Python-side parts, no alerts) is taken
         and encoded in one core call, which releases the GIL once. The
-        worker's health is read only for a chunk that carries it.
+        worker's health is read only for a chunk that carries it; a waiting
+        call reads it beforehand (it serves every chunk the call encodes).
         """
         encoder = self.encoder
         fd, room = sink if sink is not None else (None, 0)
@@ -269,9 +280,11 @@ class PayloadBuilder:
         rest: list[Batch] = []
         error: str | None = None
         if alerts is None:
-            if health is not None and encoder.health_due_in(limit):
+            if health is not None and (wait is not None or encoder.health_due_in(limit)):
                 health_json = self._json(health(), None)
-            items, written, rest, error = encoder.run(limit, fd, room, health_json, batch_lines, batch_bytes)
+            items, written, rest, error = encoder.run(
+                limit, fd, room, health_json, batch_lines, batch_bytes, wait
+            )
         else:
             items = encoder.take(limit)
         self._count_unserialisable()
@@ -284,7 +297,9 @@ class PayloadBuilder:
         if fd is None:
             rest = encoder.encode_taken(parts, batch_lines, batch_bytes, health_json)
         else:
-            written, rest, error = encoder.write_taken(fd, room, parts, batch_lines, batch_bytes, health_json)
+            room -= sum(size for _, _, size in written)  # what a waiting run wrote before this chunk
+            more, rest, error = encoder.write_taken(fd, room, parts, batch_lines, batch_bytes, health_json)
+            written = written + more
         self.next_seq = encoder.seq
         return written, rest, error
 

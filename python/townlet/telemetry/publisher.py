@@ -309,9 +309,11 @@ class TelemetryPublisher:
 
     def request_snapshot(self) -> None:
         """Makes the next payload a full snapshot (e.g. after a consumer joined)."""
-        if self._worker is not None and self._worker.builder is not None:
-            self.flush()
-            self._worker.builder.resync = True
+        worker = self._worker
+        if worker is not None and worker.builder is not None:
+            with worker.held():
+                self.flush()
+                worker.builder.resync = True
 
     # -- health ----------------------------------------------------------------------
     def _health_extra(self) -> dict[str, Any]:
@@ -363,12 +365,13 @@ class TelemetryPublisher:
         next payload is the same diff) and the population last captured.
         Wall-clock values (the slowest ticks, health) are left out.
         """
-        self.flush()
         worker = self._worker
         builder = worker.builder if worker is not None else None
         built: dict[str, Any] | None
-        if builder is not None:
-            built = builder.state()
+        if worker is not None and builder is not None:
+            with worker.held():
+                self.flush()
+                built = builder.state()
             for key in ("sections", "published"):
                 built[key] = {k: v for k, v in built[key].items() if k != "slowest_ticks"}
         elif self._restored is not None:
@@ -397,13 +400,14 @@ class TelemetryPublisher:
         self._carry_results = list(carry.get("console_results", []))
         worker = self._worker
         if worker is not None and worker.builder is not None and self._capture is not None:
-            self.flush()
-            if state.get("builder"):
-                worker.builder.restore(state["builder"])
-            if state.get("capture"):
-                self._capture.restore(state["capture"])
-            if not worker.builder.sampled_town:
-                self._capture.force = True
+            with worker.held():
+                self.flush()
+                if state.get("builder"):
+                    worker.builder.restore(state["builder"])
+                if state.get("capture"):
+                    self._capture.restore(state["capture"])
+                if not worker.builder.sampled_town:
+                    self._capture.force = True
         else:
             self._restored = {"builder": state.get("builder"), "capture": state.get("capture")}
 

@@ -7,10 +7,15 @@ into payloads, serialises them and sends them in batches of at most
 ``buffer.max_batch_size`` payloads or
 ``buffer.max_buffer_bytes`` bytes. It never makes the tick wait:
 
-- gathering: the thread wakes every ``buffer.linger_seconds`` (or as soon
-  as a chunk's worth of ticks is queued, or a flush asks) and handles
-  everything queued in a few long steps, so it seldom takes the GIL the
-  tick thread runs on;
+- gathering: the thread waits in the core, without the GIL, until a
+  chunk's worth of ticks is queued or the first has waited
+  ``buffer.linger_seconds``, and encodes and writes chunk after chunk
+  there; it comes back to Python (and takes the GIL the tick thread runs
+  on) only for what needs Python: ticks with Python events or console
+  results, failures, a batch for another transport or past a file's
+  rotation, dropped frames, a flush or stop, and at least every
+  :data:`CORE_BUDGET_SECONDS` to update its counters and the health it
+  publishes (so a payload's health may be that old);
 
 - backpressure: at most ``buffer.max_pending`` frames wait; past that the
   oldest is dropped and counted in ``dropped_messages``, and the next
@@ -39,7 +44,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from townlet import _core
@@ -54,6 +60,8 @@ logger = logging.getLogger("townlet.telemetry")
 POLL_SECONDS = 0.05
 #: Most queued items encoded in one go (sent in batches of ``buffer.max_batch_size``).
 ENCODE_CHUNK = 1024
+#: Longest the thread stays in the core between updates of its counters and health.
+CORE_BUDGET_SECONDS = 0.25
 
 
 class TelemetryWorker:
@@ -82,6 +90,10 @@ class TelemetryWorker:
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
         self._busy = False
+        #: Whether the thread is in the core (waiting or encoding; it holds the builder), and how
+        #: many callers keep it out (:meth:`held`); both guarded by ``_progress``.
+        self._in_core = False
+        self._held = 0
         # Counters written by the tick thread only.
         self.dropped_after_halt = 0
         self._warned_drops = 0
@@ -155,15 +167,44 @@ class TelemetryWorker:
                 if remaining <= 0:
                     return False
                 self._wake.set()
+                self._interrupt()
                 with self._progress:
                     self._progress.wait(min(remaining, 0.01))
         finally:
             self._hurry.clear()
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keeps the thread out of the core (and off the builder) while the block runs.
+
+        For the tick thread's reads and writes of the builder's state
+        (saving, restoring, a requested snapshot); the thread goes on
+        sending through Python meanwhile.
+        """
+        with self._progress:
+            self._held += 1
+        try:
+            while True:
+                self._interrupt()
+                with self._progress:
+                    if not self._in_core:
+                        break
+                    self._progress.wait(0.01)
+            yield
+        finally:
+            with self._progress:
+                self._held -= 1
+
+    def _interrupt(self) -> None:
+        """Makes the thread leave its wait in the core (or not start the next one)."""
+        if self.recorder is not None:
+            self.recorder.interrupt()
+
     def close(self, timeout: float = 10.0) -> None:
         """Sends what is queued, then stops the thread and closes the transports."""
         self._stop.set()
         self._wake.set()
+        self._interrupt()
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -275,6 +316,12 @@ class TelemetryWorker:
 
     def _serve(self) -> None:
         while True:
+            if self._enter_core():
+                try:
+                    self._send_chunk(wait=True)
+                finally:
+                    self._leave_core()
+                continue
             if not self.queue_depth:
                 if self._stop.is_set():
                     return
@@ -297,12 +344,33 @@ class TelemetryWorker:
     def _hurrying(self) -> bool:
         return self._stop.is_set() or self._hurry.is_set()
 
-    def _send_chunk(self) -> None:
-        """Encodes up to :data:`ENCODE_CHUNK` queued ticks and sends them in batches."""
+    def _enter_core(self) -> bool:
+        """Whether the thread may wait in the core now (then it is marked there, and busy)."""
+        with self._progress:
+            if self._held or self._hurrying() or self.builder is None or self._alerts_due():
+                return False
+            self._in_core = self._busy = True
+            return True
+
+    def _leave_core(self) -> None:
+        with self._progress:
+            self._in_core = self._busy = False
+            self._progress.notify_all()
+
+    def _alerts_due(self) -> bool:
+        return self.dropped_messages != self._alerted_drops
+
+    def _send_chunk(self, wait: bool = False) -> None:
+        """Encodes up to :data:`ENCODE_CHUNK` queued ticks and sends them in batches.
+
+        With ``wait``, it first waits in the core for a chunk's worth (or the
+        linger) and goes on there while every batch is written to the file.
+        """
         builder = self.builder
         if builder is None:
             raise TelemetryError("the telemetry worker has no payload builder")
-        alerts = self._alerts if self.dropped_messages != self._alerted_drops else None
+        alerts = self._alerts if self._alerts_due() else None
+        waiting = (self.high_water, self._linger, CORE_BUDGET_SECONDS) if wait and alerts is None else None
         before = builder.unserialisable
         # A lone file transport takes its batches from the core, written with the GIL released.
         lone = self.transports[0] if len(self.transports) == 1 else None
@@ -314,10 +382,10 @@ class TelemetryWorker:
             limits = {"batch_lines": self.buffer.max_batch_size, "batch_bytes": self.buffer.max_buffer_bytes}
             if direct is not None and target is not None:
                 written, batches, error = builder.write_batches(
-                    *target, ENCODE_CHUNK, self.health, alerts, **limits
+                    *target, ENCODE_CHUNK, self.health, alerts, wait=waiting, **limits
                 )
             else:
-                batches = builder.build_batches(ENCODE_CHUNK, self.health, alerts, **limits)
+                batches = builder.build_batches(ENCODE_CHUNK, self.health, alerts, wait=waiting, **limits)
         except Exception:
             self.lost_payloads += builder.encoder.discard_taken()
             raise

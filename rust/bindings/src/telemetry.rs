@@ -9,7 +9,8 @@
 //! worker hardly holds the GIL the tick thread needs.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
@@ -57,16 +58,85 @@ struct Inbox {
     /// Set when the worker halted: later items are refused (and counted).
     closed: bool,
     refused: u64,
+    /// When the first of the queued items arrived (the linger runs from then).
+    first_at: Option<Instant>,
+    /// The depth a worker waiting in `TelemetryEncoder.run` waits for (0: none waits).
+    waiting_for: usize,
+    /// Set by `TelemetryRecorder.interrupt`: a waiting `run` returns.
+    interrupted: bool,
+}
+
+/// The queue and the condition a waiting worker sleeps on.
+struct Queue {
+    inbox: Mutex<Inbox>,
+    ready: Condvar,
 }
 
 /// Most spent frames kept for reuse.
 const MAX_SPARE: usize = 1024;
 
-type Shared = Arc<Mutex<Inbox>>;
+type Shared = Arc<Queue>;
 
-fn lock(inbox: &Shared) -> MutexGuard<'_, Inbox> {
+fn lock(queue: &Shared) -> MutexGuard<'_, Inbox> {
     // A panic while holding the lock leaves the queue consistent (pushes and pops only).
-    inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    queue.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Queues `item` (see [`Inbox::push`]) and wakes a worker waiting for this depth.
+fn push(queue: &Shared, item: Item) -> usize {
+    let mut inbox = lock(queue);
+    let depth = inbox.push(item);
+    let wake = inbox.wakes_at(depth);
+    drop(inbox);
+    if wake {
+        queue.ready.notify_all();
+    }
+    depth
+}
+
+/// The shortest look at an empty queue by [`wait_ready`] (with no linger, a push wakes it).
+const MIN_POLL: Duration = Duration::from_millis(1);
+
+/// Why [`wait_ready`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// Enough is queued, or the first queued item has waited the linger.
+    Ready,
+    /// `interrupt` was called, frames were dropped, or the time is up: back to Python.
+    Return,
+}
+
+/// Waits (without the GIL) until `queue` holds `depth` items, or its first
+/// item has waited `linger`; returns early when `until` passes, when
+/// `interrupt` is called and when frames are dropped (the count differs
+/// from `dropped`).
+fn wait_ready(queue: &Shared, depth: usize, linger: Duration, until: Instant, dropped: u64) -> Wake {
+    let mut inbox = lock(queue);
+    loop {
+        if inbox.interrupted {
+            inbox.interrupted = false;
+            return Wake::Return;
+        }
+        if inbox.dropped != dropped {
+            return Wake::Return;
+        }
+        let now = Instant::now();
+        let due = (!inbox.items.is_empty()).then(|| inbox.first_at.map_or(now, |t| t + linger));
+        if inbox.items.len() >= depth.max(1) || due.is_some_and(|due| now >= due) {
+            return Wake::Ready;
+        }
+        if now >= until {
+            return Wake::Return;
+        }
+        // While nothing is queued, look again after a linger (a push wakes only at `depth`).
+        let end = due.unwrap_or(now + linger.max(MIN_POLL)).min(until).max(now);
+        inbox.waiting_for = depth.max(1);
+        inbox = match queue.ready.wait_timeout(inbox, end - now) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+        inbox.waiting_for = 0;
+    }
 }
 
 impl Inbox {
@@ -86,8 +156,16 @@ impl Inbox {
             }
             self.dropped += 1;
         }
+        if self.items.is_empty() {
+            self.first_at = Some(Instant::now());
+        }
         self.items.push_back(item);
         self.items.len()
+    }
+
+    /// Whether a push that left `depth` items must wake the waiting worker.
+    fn wakes_at(&self, depth: usize) -> bool {
+        self.waiting_for > 0 && depth == self.waiting_for
     }
 
     /// Empties the queue (keeping the frames' buffers); returns how many items it held.
@@ -159,14 +237,20 @@ impl TelemetryRecorder {
             ));
         }
         Ok(TelemetryRecorder {
-            inbox: Arc::new(Mutex::new(Inbox {
-                items: VecDeque::new(),
-                max_pending,
-                dropped: 0,
-                spare: Vec::new(),
-                closed: false,
-                refused: 0,
-            })),
+            inbox: Arc::new(Queue {
+                inbox: Mutex::new(Inbox {
+                    items: VecDeque::new(),
+                    max_pending,
+                    dropped: 0,
+                    spare: Vec::new(),
+                    closed: false,
+                    refused: 0,
+                    first_at: None,
+                    waiting_for: 0,
+                    interrupted: false,
+                }),
+                ready: Condvar::new(),
+            }),
             last_uids: Arc::from([]),
             pending: Vec::new(),
             stages: Arc::from(Vec::new()),
@@ -271,16 +355,19 @@ impl TelemetryRecorder {
         let rows = rows_of(&uids, &rows)?;
         let frame = Frame::from_rows(tick, uids, &rows, detail).map_err(PyValueError::new_err)?;
         let (extras, sections) = self.split(py, extras)?;
-        Ok(lock(&self.inbox).push(Item::Frame {
-            frame,
-            extras,
-            sections,
-        }))
+        Ok(push(
+            &self.inbox,
+            Item::Frame {
+                frame,
+                extras,
+                sections,
+            },
+        ))
     }
 
     /// Queues a failed tick (`info` is read by the worker's planner). Returns the queue depth.
     fn fail(&mut self, tick: u64, info: Py<PyAny>) -> usize {
-        lock(&self.inbox).push(Item::Failure { tick, info: Some(info) })
+        push(&self.inbox, Item::Failure { tick, info: Some(info) })
     }
 
     /// Holds the events of `world`'s latest step for the next capture (a tick that is not published).
@@ -317,6 +404,14 @@ impl TelemetryRecorder {
     #[getter]
     fn refused(&self) -> u64 {
         lock(&self.inbox).refused
+    }
+
+    /// Makes a `TelemetryEncoder.run` waiting on this queue return now (or
+    /// the next one to wait, if none waits): a flush, a stop, or a thread
+    /// that needs the encoder.
+    fn interrupt(&self) {
+        lock(&self.inbox).interrupted = true;
+        self.inbox.ready.notify_all();
     }
 
     /// The uids of the last capture and the held events, as plain lists.
@@ -374,12 +469,16 @@ impl TelemetryRecorder {
             extras,
             sections,
         });
+        let wake = inbox.wakes_at(depth);
         self.spare = inbox.spare.pop();
         if let Some(next) = inbox.spare.last() {
             // The frame after next: its header comes from the worker's core too.
             prefetch_for_write(std::ptr::from_ref(next).cast(), size_of::<Frame>());
         }
         drop(inbox);
+        if wake {
+            self.inbox.ready.notify_all();
+        }
         if let Some(spare) = &self.spare {
             spare.prefetch_for_write((tick + 1) % self.detail_every == 0);
         }
@@ -483,6 +582,7 @@ impl TelemetryEncoder {
             (batch_lines, batch_bytes),
             sink,
         );
+        let mut work = work;
         let (batches, spent, written) = py.detach(move || work.encode(taken, parts));
         self.recycle(spent);
         Ok((batches, written))
@@ -560,7 +660,7 @@ impl<'a> Work<'a> {
     /// Encodes `taken` in order into batches (and writes those that fit to
     /// the sink); returns the batches left, the spent frames and what was written.
     fn encode(
-        self,
+        &mut self,
         taken: Vec<Taken>,
         mut parts: HashMap<usize, PartsTuple>,
     ) -> (Vec<Batch>, Vec<Frame>, Option<Written>) {
@@ -572,6 +672,7 @@ impl<'a> Work<'a> {
             batch_bytes,
             sink,
         } = self;
+        let (narrator, batch_lines, batch_bytes) = (*narrator, *batch_lines, *batch_bytes);
         let mut batches: Vec<Batch> = Vec::new();
         let mut spent = Vec::with_capacity(taken.len());
         let mut line = String::with_capacity(4096);
@@ -622,7 +723,11 @@ impl<'a> Work<'a> {
                 }
             }
         }
-        let written = sink.map(|(fd, room)| write_batches(fd, room, &mut batches));
+        let written = sink.as_mut().map(|(fd, room)| {
+            let written = write_batches(*fd, *room, &mut batches);
+            *room -= written.0.iter().map(|(_, _, bytes)| bytes).sum::<usize>();
+            written
+        });
         (batches, spent, written)
     }
 }
@@ -892,12 +997,22 @@ impl TelemetryEncoder {
     /// `fd`, `write_taken`) in the same GIL-free section: one release of
     /// the GIL for a routine chunk. Returns `(items, written, rest, error)`:
     /// `items` as `take` returns them; when the taken items still wait
-    /// (`first_taken_tick` is set), nothing was encoded yet: build their
-    /// parts, then call `encode_taken` or `write_taken`. Else `written`,
-    /// `rest` and `error` are as `write_taken` returns them (without `fd`,
-    /// every batch is in `rest`). `health_due_in` says beforehand whether
-    /// the chunk will need the health.
-    #[pyo3(signature = (limit, fd=None, room=0, health=None, batch_lines=usize::MAX, batch_bytes=usize::MAX))]
+    /// (`first_taken_tick` is set), they are not encoded yet: build their
+    /// parts, then call `encode_taken` or `write_taken` (with the room left
+    /// after `written`). `written`, `rest` and `error` are as `write_taken`
+    /// returns them (without `fd`, every batch is in `rest`).
+    /// `health_due_in` says beforehand whether a chunk will need the health.
+    ///
+    /// With `wait` (`(depth, linger, budget)`, in items and seconds) it
+    /// first waits, without the GIL, until `depth` items are queued or the
+    /// first queued one has waited `linger`, and goes on chunk after chunk
+    /// (the `health` given serves them all) while every batch is written to
+    /// `fd`. It returns when a chunk needs Python (parts, the health, a
+    /// batch left over or a failed write), when `recorder.interrupt()` is
+    /// called, when the recorder drops frames, when `budget` seconds have
+    /// passed, and after a chunk without `fd`: a worker that calls it in a
+    /// loop takes the GIL once a cycle, or less.
+    #[pyo3(signature = (limit, fd=None, room=0, health=None, batch_lines=usize::MAX, batch_bytes=usize::MAX, wait=None))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn run<'py>(
         &mut self,
@@ -908,6 +1023,7 @@ impl TelemetryEncoder {
         health: Option<String>,
         batch_lines: usize,
         batch_bytes: usize,
+        wait: Option<(usize, f64, f64)>,
     ) -> PyResult<RunOutcome<'py>> {
         self.ensure_untaken()?;
         if batch_lines == 0 {
@@ -919,29 +1035,52 @@ impl TelemetryEncoder {
                 fd.unwrap_or_default()
             )));
         }
+        let wait = wait
+            .map(|(depth, linger, budget)| {
+                let seconds = |s: f64, what: &str| {
+                    Duration::try_from_secs_f64(s)
+                        .map_err(|_| PyValueError::new_err(format!("wait {what} must be seconds >= 0, got {s}")))
+                };
+                Ok::<_, PyErr>((depth, seconds(linger, "linger")?, seconds(budget, "budget")?))
+            })
+            .transpose()?;
         let (cursor, inbox, intake, taken) = (&mut self.cursor, &self.inbox, &mut self.intake, &mut self.taken);
-        let sink = fd.map(|fd| (fd, room));
-        let work = Work::new(
+        let mut work = Work::new(
             &mut self.inner,
             self.narrator.as_ref(),
             health,
             (batch_lines, batch_bytes),
-            sink,
+            fd.map(|fd| (fd, room)),
         );
-        let (wanted, done) = py.detach(move || {
-            let wanted = cursor.take(inbox, intake, taken, limit);
-            if !wanted.is_empty() || (cursor.health_due && work.health.is_none()) {
-                return (wanted, None);
+        let (wanted, written, rest, error) = py.detach(move || {
+            let mut all_written = Vec::new();
+            let until = wait.map(|(_, _, budget)| Instant::now() + budget);
+            let dropped = lock(inbox).dropped;
+            loop {
+                if let (Some((depth, linger, _)), Some(until)) = (wait, until) {
+                    if wait_ready(inbox, depth, linger, until, dropped) == Wake::Return {
+                        return (Vec::new(), all_written, Vec::new(), None);
+                    }
+                }
+                let wanted = cursor.take(inbox, intake, taken, limit);
+                if !wanted.is_empty() || (cursor.health_due && work.health.is_none()) {
+                    return (wanted, all_written, Vec::new(), None);
+                }
+                let (batches, spent, written) = work.encode(std::mem::take(taken), HashMap::new());
+                let mut queue = lock(inbox);
+                for frame in spent {
+                    queue.recycle(frame);
+                }
+                drop(queue);
+                let (written, error) = written.unwrap_or_default();
+                all_written.extend(written);
+                if wait.is_none() || !batches.is_empty() || error.is_some() {
+                    return (Vec::new(), all_written, batches, error);
+                }
             }
-            (wanted, Some(work.encode(std::mem::take(taken), HashMap::new())))
         });
-        let Some((batches, spent, written)) = done else {
-            return Ok((self.wanted(py, wanted)?, Vec::new(), Vec::new(), None));
-        };
-        self.recycle(spent);
-        let (written, error) = written.unwrap_or_default();
-        let rest = batches.into_iter().map(|batch| as_bytes(py, batch)).collect();
-        Ok((PyList::empty(py), written, rest, error))
+        let rest = rest.into_iter().map(|batch| as_bytes(py, batch)).collect();
+        Ok((self.wanted(py, wanted)?, written, rest, error))
     }
 
     /// Encodes every taken item, in order, with the GIL released, and

@@ -460,7 +460,12 @@ mod tests {
         let t = w.day_totals(&[1.0, 2.5]).unwrap();
         let earned: f64 = [1, 2].iter().map(|&s| w.attendance(s).unwrap().wages_earned).sum();
         assert_eq!(t.employed, 1, "the agent without a job is not counted");
-        assert!((t.wages - (earned - 3.5)).abs() < 1e-12, "{} vs {}", t.wages, earned - 3.5);
+        assert!(
+            (t.wages - (earned - 3.5)).abs() < 1e-12,
+            "{} vs {}",
+            t.wages,
+            earned - 3.5
+        );
         let ages: u64 = [1, 2]
             .iter()
             .map(|&s| u64::from(w.agents().counters[s].age_ticks))
