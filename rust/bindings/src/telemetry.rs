@@ -677,7 +677,9 @@ impl<'a> Work<'a> {
         let mut spent = Vec::with_capacity(taken.len());
         let mut line = String::with_capacity(4096);
         for (index, taken) in taken.into_iter().enumerate() {
-            let (head, events, results, narrate) = parts.remove(&index).unwrap_or_default();
+            // A routine chunk has no parts: no hashing per item for an empty map.
+            let found = if parts.is_empty() { None } else { parts.remove(&index) };
+            let (head, events, results, narrate) = found.unwrap_or_default();
             let narrate = narrate
                 .unwrap_or_default()
                 .into_iter()
