@@ -97,6 +97,14 @@ fn push(queue: &Shared, item: Item) -> usize {
 /// The shortest look at an empty queue by [`wait_ready`] (with no linger, a push wakes it).
 const MIN_POLL: Duration = Duration::from_millis(1);
 
+/// Hands spent frames back to the recorder for reuse.
+fn recycle(queue: &Shared, spent: Vec<Frame>) {
+    let mut inbox = lock(queue);
+    for frame in spent {
+        inbox.recycle(frame);
+    }
+}
+
 /// Why [`wait_ready`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wake {
@@ -575,16 +583,15 @@ impl TelemetryEncoder {
         }
         drop(released);
         let taken = std::mem::take(&mut self.taken);
-        let work = Work::new(
+        let mut work = Work::new(
             &mut self.inner,
             self.narrator.as_ref(),
             health,
             (batch_lines, batch_bytes),
             sink,
         );
-        let mut work = work;
         let (batches, spent, written) = py.detach(move || work.encode(taken, parts));
-        self.recycle(spent);
+        recycle(&self.inbox, spent);
         Ok((batches, written))
     }
 
@@ -596,14 +603,6 @@ impl TelemetryEncoder {
             Err(PyRuntimeError::new_err(
                 "encode_taken (or discard_taken) the items taken first",
             ))
-        }
-    }
-
-    /// Hands spent frames back to the recorder for reuse.
-    fn recycle(&self, spent: Vec<Frame>) {
-        let mut inbox = lock(&self.inbox);
-        for frame in spent {
-            inbox.recycle(frame);
         }
     }
 
@@ -1069,11 +1068,7 @@ impl TelemetryEncoder {
                     return (wanted, all_written, Vec::new(), None);
                 }
                 let (batches, spent, written) = work.encode(std::mem::take(taken), HashMap::new());
-                let mut queue = lock(inbox);
-                for frame in spent {
-                    queue.recycle(frame);
-                }
-                drop(queue);
+                recycle(inbox, spent);
                 let (written, error) = written.unwrap_or_default();
                 all_written.extend(written);
                 if wait.is_none() || !batches.is_empty() || error.is_some() {
