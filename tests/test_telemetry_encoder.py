@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +211,7 @@ def test_write_taken_writes_the_batches_that_fit_and_returns_the_rest(tmp_path: 
         stream.encoder.write_taken(-1, 100)
 
 
-def test_run_encodes_a_routine_chunk_in_one_call_and_defers_one_that_needs_parts(tmp_path: Path) -> None:
+def test_run_encodes_a_chunk_in_one_call_and_defers_one_with_a_failure(tmp_path: Path) -> None:
     from townlet.telemetry.capture import FrameExtras
 
     def pushed(extras: list[FrameExtras | None]) -> _Stream:
@@ -242,14 +243,26 @@ def test_run_encodes_a_routine_chunk_in_one_call_and_defers_one_that_needs_parts
     assert fresh.encoder.first_taken_tick == 0, "due without a health given: left for Python"
     assert json.loads(fresh.encoder.encode_taken({}, health='{"ok":1}')[0][0])["health"] == {"ok": 1}
 
-    busy = pushed([None, FrameExtras([{"kind": "odd", "tick": 1}], [], None), None])
+    event = {"kind": "odd", "tick": 1, "agent_id": "agent_1", "note": None, "share": 1e-05}
+    busy = pushed([None, FrameExtras([event], [{"cmd_id": "c1", "ok": True}], None), None])
     items, written, rest, error = busy.encoder.run(10, None, 0, '{"ok":true}')
-    assert [(index, tick, kind) for index, tick, kind, _ in items] == [(1, 1, "diff")]
-    assert (written, rest, error) == ([], [], None), "nothing is encoded before the parts"
+    assert (items, written, error) == ([], [], None), "Python events and results need no Python"
+    ((data, count, _),) = rest
+    assert count == 3
+    assert b'"share":1e-05' in data, "floats written as json.dumps writes them"
+    payloads = [json.loads(line) for line in data.splitlines()]
+    assert payloads[1]["events"] == [event], "None members kept"
+    assert payloads[1]["console_results"] == [{"cmd_id": "c1", "ok": True}]
+    assert payloads[2]["events"] == payloads[2]["console_results"] == []
+    busy.recorder.fail(3, {"stage": "core"})
+    busy.recorder.push_rows(4, [1], np.zeros((1, N_COLUMNS), dtype=np.int64))
+    items, written, rest, error = busy.encoder.run(10, None, 0, '{"ok":true}')
+    assert [(index, tick, kind) for index, tick, kind, _ in items] == [(0, 3, "failure")]
+    assert (written, rest, error) == ([], [], None), "nothing is encoded before the failure's parts"
     with pytest.raises(RuntimeError, match="taken first"):
         busy.encoder.run(10)
-    batches = busy.encoder.encode_taken({1: (None, '{"kind":"odd","tick":1}', None, None)})
-    assert [json.loads(line)["events"] for line in _lines(batches)][1] == [{"kind": "odd", "tick": 1}]
+    batches = busy.encoder.encode_taken({0: ('"failure":{"stage":"core"}', None, None, None)})
+    assert [json.loads(line)["kind"] for line in _lines(batches)] == ["failure", "diff"]
     with pytest.raises(ValueError, match="batch_lines"):
         busy.encoder.run(10, None, 0, None, 0)
     with pytest.raises(ValueError, match="fd"):
@@ -281,14 +294,18 @@ def test_a_waiting_run_writes_chunk_after_chunk_until_python_is_needed(tmp_path:
         assert (items, rest, error) == ([], [], None)
         assert sum(lines for lines, _, _ in written) == 9, "both chunks, in one call"
         assert written[-1][1] == 8
-        # Python-side parts stop the run: what came before is written, the rest waits for Python.
-        push(range(9, 11))
-        push(range(11, 12), FrameExtras([{"kind": "odd", "tick": 11}], [], None))
+        # Python events ride along; a failure stops the run, taken with the ticks before it.
+        push(range(9, 10), FrameExtras([{"kind": "odd", "tick": 9}], [], None))
+        items, written, rest, error = encoder.run(10, fd, 1 << 20, None, wait=(1, 0.0, 0.1))
+        assert (items, rest, error) == ([], [], None)
+        assert [(lines, tick) for lines, tick, _ in written] == [(1, 9)]
+        push(range(10, 11))
+        recorder.fail(11, {"stage": "core"})
         items, written, rest, error = encoder.run(10, fd, 1 << 20, None, wait=(1, 0.0, 5.0))
-        assert [(index, tick) for index, tick, _, _ in items] == [(2, 11)]
+        assert [(index, tick, kind) for index, tick, kind, _ in items] == [(1, 11, "failure")]
         assert written == []
-        assert encoder.first_taken_tick == 9, "taken with the tick that needs parts"
-        encoder.write_taken(fd, 1 << 20, {2: (None, '{"kind":"odd","tick":11}', None, None)})
+        assert encoder.first_taken_tick == 10, "taken with the failure"
+        encoder.write_taken(fd, 1 << 20, {1: ('"failure":{"stage":"core"}', None, None, None)})
         # A batch that does not fit the room comes back (the file rotates in Python).
         push(range(12, 14))
         items, written, rest, error = encoder.run(10, fd, 10, None, wait=(1, 0.0, 5.0))
@@ -307,9 +324,82 @@ def test_a_waiting_run_writes_chunk_after_chunk_until_python_is_needed(tmp_path:
     payloads = [json.loads(line) for line in path.read_text().splitlines()]
     assert [p["tick"] for p in payloads] == list(range(12))
     assert payloads[0]["health"] == {"ok": 1}, "the health given serves every chunk"
-    assert payloads[11]["events"] == [{"kind": "odd", "tick": 11}]
+    assert payloads[9]["events"] == [{"kind": "odd", "tick": 9}]
+    assert payloads[11]["failure"] == {"stage": "core"}
     with pytest.raises(ValueError, match="linger"):
         encoder.run(10, fd, 0, None, wait=(1, -1.0, 1.0))
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.dictionaries(_TEXT, _JSON, max_size=4), min_size=1, max_size=3),
+    st.lists(_JSON, max_size=2),
+)
+def test_python_events_and_results_are_written_as_json_dumps_writes_them(
+    fields: list[dict[str, Any]], results: list[Any]
+) -> None:
+    from townlet.telemetry.capture import FrameExtras
+
+    events = [{**f, "kind": "odd"} for f in fields]
+    stream = _Stream()
+    stream.recorder.push_rows(
+        0, [], np.zeros((0, N_COLUMNS), dtype=np.int64), True, FrameExtras(events, results, None)
+    )
+    assert stream.encoder.take(1) == [], "converted at capture: nothing left for Python"
+    ((data, _, _),) = stream.encoder.encode_taken()
+    line = data.decode("utf-8")
+    dumped = json.dumps(events, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    assert f'"events":{dumped},"console_results":' in line
+    assert f'"console_results":{json.dumps(results, separators=(",", ":"), ensure_ascii=False)},' in line
+
+
+def test_python_events_are_hashed_and_narrated_in_the_core_as_python_would() -> None:
+    from townlet.config.telemetry import NarrationConfig
+    from townlet.telemetry.capture import FrameExtras
+    from townlet.telemetry.narration import Narrator
+
+    config = NarrationConfig(global_cooldown_ticks=0, category_cooldown_ticks={})
+    narrator, reference = Narrator(config), Narrator(config)
+    hasher = IdHasher(PrivacyConfig(hash_agent_ids=True, salt="pepper"))
+    recorder = _core.TelemetryRecorder()
+    encoder = _core.TelemetryEncoder(recorder, [], [], hasher.key, narrator.core)
+    events = [
+        {"kind": "lifecycle_exit", "tick": 5, "agent_id": "agent_1", "reason": "eviction", "uid": 1},
+        {"kind": "perturbation_started", "tick": 5, "description": "a blackout", "end": 90, "note": None},
+        {"kind": "employment_exit_pending", "tick": 5, "agent_id": "agent_2", "reason": "agent_2 was absent"},
+        {"kind": "console_result", "tick": 5, "cmd_id": "c1"},
+        {"kind": "lifecycle_exit", "tick": 5, "agent_id": "agent_1", "reason": "again"},
+    ]
+    results = [{"cmd_id": "c1", "status": "ok", "result": {"agent_1": {"slot": 0, "wallet": 2.5}}}]
+    recorder.push_rows(
+        5, [], np.zeros((0, N_COLUMNS), dtype=np.int64), True, FrameExtras(events, results, None)
+    )
+    encoder.take(1)
+    ((data, _, _),) = encoder.encode_taken()
+    payload = json.loads(data)
+    published = [hasher.scrub(e) for e in events if e["kind"] != "console_result"]
+    narrated = reference.narrate(published, 5)
+    assert [n["source"] for n in narrated] == [
+        "lifecycle_exit",
+        "perturbation_started",
+        "employment_exit_pending",
+    ]
+    assert payload["events"] == published + narrated
+    assert payload["console_results"] == hasher.scrub(results)
+    assert not re.search(r"agent_\d", data.decode("utf-8")), "no raw id anywhere"
+    assert narrator.stats() == reference.stats(), "the same throttles held the same back"
 
 
 def test_the_encoder_narrates_core_events_then_python_ones_with_one_throttle_state() -> None:
@@ -403,23 +493,28 @@ def _builder() -> tuple[_core.TelemetryRecorder, Any]:
     return recorder, builder
 
 
-def test_a_part_that_cannot_be_serialised_is_left_out_and_a_snapshot_follows() -> None:
+def test_an_event_that_cannot_be_serialised_is_left_out_and_counted() -> None:
     from townlet.telemetry.capture import FrameExtras
 
     recorder, builder = _builder()
     rows = np.zeros((1, N_COLUMNS), dtype=np.int64)
-    bad = FrameExtras([{"kind": "odd", "tick": 1, "value": float("nan")}], [], None)
+    good = {"kind": "odd", "tick": 1, "value": 0.5}
+    bad = FrameExtras(
+        [{"kind": "odd", "tick": 1, "value": float("nan")}, good, {"kind": "odd", "when": object()}],
+        [{"cmd_id": "c1", "result": {(1, 2): "tuple keys"}}, {"cmd_id": "c2", "status": "ok"}],
+        None,
+    )
     for tick, extras in ((0, None), (1, bad)):
         recorder.push_rows(tick, [1], rows, True, extras)
-    lines = builder.build_lines(10)
     recorder.push_rows(2, [1], rows)
-    later = builder.build_lines(10)
-    payloads = [json.loads(line) for line in lines + later]
+    payloads = [json.loads(line) for line in builder.build_lines(10)]
     assert [p["tick"] for p in payloads] == [0, 1, 2]
-    assert [p["kind"] for p in payloads] == ["snapshot", "diff", "snapshot"], "the next batch resyncs"
-    assert payloads[1]["events"] == []
-    assert builder.unserialisable == 1
+    assert [p["kind"] for p in payloads] == ["snapshot", "diff", "diff"], "the published state is whole"
+    assert payloads[1]["events"] == [good], "only what cannot be written is left out"
+    assert payloads[1]["console_results"] == [{"cmd_id": "c2", "status": "ok"}]
+    assert builder.unserialisable == 1, "counted once for its tick"
     assert "not serialisable" in str(builder.last_error)
+    assert "tick 1" in str(builder.last_error)
 
 
 def test_the_health_is_read_only_for_chunks_that_carry_it() -> None:

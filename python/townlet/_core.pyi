@@ -284,8 +284,9 @@ class TelemetryRecorder:
     ) -> int:
         """Queues the frame of ``world`` (with the core's town sections when ``town``); returns the depth.
 
-        ``extras`` is a ``FrameExtras`` or None: its town sections are converted
-        here; it is queued only when it has events or console results.
+        ``extras`` is a ``FrameExtras`` or None: its town sections, events and
+        console results are converted here (events and results as ``json.dumps``
+        writes them; one that cannot be is left out and counted by the encoder).
         """
     def push_rows(
         self,
@@ -297,7 +298,8 @@ class TelemetryRecorder:
     ) -> int:
         """Queues a frame from explicit values (an ``(agents, 14)`` int64 matrix); returns the depth.
 
-        The first six columns (position, needs, option) must fit 16 bits (``ValueError`` otherwise).
+        ``extras`` is converted as ``capture`` converts it. The first six columns
+        (position, needs, option) must fit 16 bits (``ValueError`` otherwise).
         """
     def fail(self, tick: int, info: Any) -> int:
         """Queues a failed tick; returns the queue depth."""
@@ -341,11 +343,12 @@ class TelemetryEncoder:
         snapshot_head: str | None = None,
     ) -> TelemetryEncoder: ...
     def take(self, limit: int) -> list[tuple[int, int, str, Any]]:
-        """Takes up to ``limit`` queued items; ``(index, tick, kind, extras)`` of those needing parts.
+        """Takes up to ``limit`` queued items; ``(index, tick, kind, info)`` of those needing parts.
 
-        Only failures and ticks with events or console results need any. A
-        tick whose town sections could not be converted at capture is sent
-        without them, counted in ``unserialisable``, and a snapshot follows.
+        Only failures need any (``info`` is the failure's). A tick whose town
+        sections could not be converted at capture is sent without them,
+        counted in ``unserialisable``, and a snapshot follows; a tick with an
+        event or console result that could not be is sent without it, counted.
         """
     def run(
         self,
@@ -381,7 +384,7 @@ class TelemetryEncoder:
         """Whether an item of the last ``take`` carries the worker's health."""
     @property
     def unserialisable(self) -> int:
-        """Ticks whose town sections could not be converted (sent without them)."""
+        """Ticks with a town section, event or console result that could not be converted (left out)."""
     @property
     def last_error(self) -> str | None:
         """Why the last of ``unserialisable`` failed."""
@@ -398,7 +401,10 @@ class TelemetryEncoder:
     ) -> list[tuple[bytes, int, int]]:
         """Encodes and narrates the taken items with the GIL released: ``(bytes, lines, last tick)``.
 
-        ``health`` (a JSON object) goes into the snapshots and the payloads with the KPIs of the day.
+        ``parts`` adds to the items by index; their own Python events and
+        console results come first (events after the core ones, narrated after
+        them). ``health`` (a JSON object) goes into the snapshots and the
+        payloads with the KPIs of the day.
         """
     def write_taken(
         self,

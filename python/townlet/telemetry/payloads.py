@@ -35,7 +35,6 @@ import numpy as np
 
 from townlet import _core
 from townlet.observations import agent_id
-from townlet.telemetry.capture import FrameExtras
 from townlet.telemetry.narration import Narrator
 from townlet.telemetry.privacy import IdHasher
 
@@ -124,7 +123,8 @@ def apply_payload(state: Mapping[str, Any] | None, payload: Mapping[str, Any]) -
 
 
 #: The Python-side parts of one payload: head members, extra events, console results (JSON
-#: fragments) and the Python events to narrate (``(kind, fields)``).
+#: fragments) and further events to narrate (``(kind, fields)``). Only failures and the
+#: worker's alerts have any: a tick's Python events and console results are converted at capture.
 Parts = tuple[str | None, str | None, str | None, list[tuple[str, dict[str, str]]] | None]
 #: A batch of payload lines ready to send: the bytes, how many lines, the last line's tick.
 Batch = tuple[bytes, int, int]
@@ -137,11 +137,11 @@ class PayloadBuilder:
 
     :class:`townlet._core.TelemetryEncoder` takes the queued ticks, numbers
     them, decides snapshot or diff, and encodes the agents, the town
-    sections (converted at capture) and the core events and narrates the
-    events with the GIL released, a routine chunk in one call; this class
-    adds the worker's health and the Python-side parts of the few ticks
-    that have any (Python events, console results, failures). All of it
-    round-trips through :meth:`state`.
+    sections, the core events and the Python events and console results
+    (those converted at capture), and narrates the events, with the GIL
+    released, chunk after chunk in one call; this class adds the worker's
+    health, its alerts and the failures. All of it round-trips through
+    :meth:`state`.
     """
 
     def __init__(
@@ -180,7 +180,8 @@ class PayloadBuilder:
         #: The next payload's sequence number as of the last batch built (readable from any thread,
         #: while :attr:`seq` asks the encoder, which the worker holds while it encodes).
         self.next_seq = 0
-        #: Ticks whose Python-side parts could not be serialised (sent without them; a snapshot follows).
+        #: Ticks with a part that could not be serialised (sent without it; a snapshot follows a lost
+        #: town section, the health or an alert).
         self.unserialisable = 0
         self.last_error: str | None = None
         self._encoder_unserialisable = 0
@@ -223,7 +224,8 @@ class PayloadBuilder:
         carry health (snapshots and ticks with the day's KPIs);
         ``alerts(tick)`` adds events to the first payload. A part that
         cannot be serialised (a NaN) is left out of its payload and counted
-        in ``unserialisable``; a snapshot follows. ``wait`` (``(depth,
+        in ``unserialisable``: an event or a console result alone; a town
+        section, the health or an alert with a snapshot to follow. ``wait`` (``(depth,
         linger, budget)``) first waits in the core, without the GIL, for
         ``depth`` queued ticks or for the first to have waited ``linger``
         seconds (at most ``budget`` seconds; then nothing may be built).
@@ -268,8 +270,8 @@ class PayloadBuilder:
     ) -> tuple[list[tuple[int, int, int]], list[Batch], str | None]:
         """Takes and encodes up to ``limit`` queued ticks (written to ``sink``'s ``(fd, room)`` if given).
 
-        A routine chunk (no tick with Python-side parts, no alerts) is taken
-        and encoded in one core call, which releases the GIL once. The
+        A chunk without failures or alerts is taken and encoded in one core
+        call, which releases the GIL once. The
         worker's health is read only for a chunk that carries it; a waiting
         call reads it beforehand (it serves every chunk the call encodes).
         """
@@ -314,20 +316,11 @@ class PayloadBuilder:
     def _plan(
         self, items: list[tuple[int, int, str, Any]], alerts: Callable[[int], list[dict[str, Any]]] | None
     ) -> dict[int, Parts]:
-        """The Python-side parts of the taken ``items`` (``take`` output) and the first tick's ``alerts``."""
+        """The Python-side parts of the taken ``items`` (``take`` output: failures) and the ``alerts``."""
         parts: dict[int, Parts] = {}
-        for index, tick, kind, extras in items:
+        for index, tick, kind, info in items:
             if kind == "failure":
-                parts[index] = (
-                    self._fragment({"failure": self.hasher.scrub(extras)}, tick),
-                    None,
-                    None,
-                    None,
-                )
-            else:
-                built = self._parts(tick, extras)
-                if built is not None:
-                    parts[index] = built
+                parts[index] = (self._fragment({"failure": self.hasher.scrub(info)}, tick), None, None, None)
         first = self.encoder.first_taken_tick
         if alerts is not None and first is not None:
             head, events, results, narrate = parts.get(0, (None, None, None, None))
@@ -369,18 +362,6 @@ class PayloadBuilder:
         """``value`` (an object or a list) as JSON without its outer brackets."""
         text = self._json(value, tick)
         return text[1:-1] if text is not None else None
-
-    def _parts(self, tick: int, extras: FrameExtras | None) -> Parts | None:
-        # Core events are encoded and narrated by the core; so are these, after them.
-        published: list[dict[str, Any]] = []
-        if extras is not None and extras.events:
-            scrub = self.hasher.scrub
-            published = [scrub(e) for e in extras.events if e.get("kind") != "console_result"]
-        narrate = self.narrator.candidates(published) if published else None
-        results = None
-        if extras is not None and extras.results:
-            results = self._json(self.hasher.scrub(extras.results), tick)
-        return None, self._fragment(published, tick), results, narrate or None
 
     # -- persistence ---------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-//! The Python-side town sections as the core's value trees.
+//! The Python-side parts of a captured tick as the core's value trees:
+//! the town sections, and the tick's Python events and console results.
 //!
 //! The tick thread samples `employment`, the KPIs, the reward guardrails
 //! and the slowest ticks as Python values (`town_sections`) and converts
@@ -13,6 +14,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple};
 use townlet_core::telemetry::value::{round_to, SectionSample, Value, EMPLOYMENT, KPIS, SECTION_KEYS};
+use townlet_core::telemetry::Extras;
 
 /// Decimal places each section's floats are published with (None: as they are).
 pub const DECIMALS: [Option<u32>; 4] = [None, Some(6), Some(6), Some(7)];
@@ -23,6 +25,16 @@ const SLOWEST: usize = 3;
 /// value is None left out, tuples and sets as lists, numpy values by their
 /// `tolist()`. NaN, infinities and other types are refused.
 pub fn to_value(obj: &Bound<'_, PyAny>, decimals: Option<u32>) -> PyResult<Value> {
+    convert(obj, decimals, false)
+}
+
+/// `obj` (an event or a console result) as `json.dumps` writes it: as
+/// [`to_value`], but floats as they are and None kept (as null).
+pub fn to_json_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    convert(obj, None, true)
+}
+
+fn convert(obj: &Bound<'_, PyAny>, decimals: Option<u32>, keep_null: bool) -> PyResult<Value> {
     if obj.is_none() {
         return Ok(Value::Null);
     }
@@ -33,10 +45,7 @@ pub fn to_value(obj: &Bound<'_, PyAny>, decimals: Option<u32>) -> PyResult<Value
         return Ok(Value::Int(i.extract()?));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
-        let v = f.value();
-        if !v.is_finite() {
-            return Err(PyValueError::new_err(format!("{v} is not allowed in JSON")));
-        }
+        let v = finite(f.value())?;
         return Ok(Value::Float(decimals.map_or(v, |d| round_to(v, d))));
     }
     if let Ok(s) = obj.cast::<PyString>() {
@@ -45,20 +54,10 @@ pub fn to_value(obj: &Bound<'_, PyAny>, decimals: Option<u32>) -> PyResult<Value
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut members = Vec::with_capacity(d.len());
         for (k, v) in d.iter() {
-            if v.is_none() {
+            if v.is_none() && !keep_null {
                 continue;
             }
-            let key = if let Ok(s) = k.cast::<PyString>() {
-                s.to_str()?.to_owned()
-            } else if k.is_instance_of::<PyInt>() {
-                k.str()?.to_str()?.to_owned()
-            } else {
-                return Err(PyTypeError::new_err(format!(
-                    "keys must be str, not {}",
-                    k.get_type().name()?
-                )));
-            };
-            members.push((key, to_value(&v, decimals)?));
+            members.push((key(&k)?, convert(&v, decimals, keep_null)?));
         }
         return Ok(Value::Object(members));
     }
@@ -69,17 +68,76 @@ pub fn to_value(obj: &Bound<'_, PyAny>, decimals: Option<u32>) -> PyResult<Value
     {
         return obj
             .try_iter()?
-            .map(|item| to_value(&item?, decimals))
+            .map(|item| convert(&item?, decimals, keep_null))
             .collect::<PyResult<Vec<_>>>()
             .map(Value::List);
     }
     if obj.hasattr(intern!(obj.py(), "tolist"))? {
-        return to_value(&obj.call_method0(intern!(obj.py(), "tolist"))?, decimals);
+        return convert(&obj.call_method0(intern!(obj.py(), "tolist"))?, decimals, keep_null);
     }
     Err(PyTypeError::new_err(format!(
         "{} is not JSON serialisable",
         obj.get_type().name()?
     )))
+}
+
+/// `v`, refused when JSON cannot carry it.
+fn finite(v: f64) -> PyResult<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(PyValueError::new_err(format!("{v} is not allowed in JSON")))
+    }
+}
+
+/// A member name as `json.dumps` writes a dict key: strings as they are,
+/// `true`/`false`/`null`, numbers as their JSON text; other keys are refused.
+fn key(k: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(s) = k.cast::<PyString>() {
+        return Ok(s.to_str()?.to_owned());
+    }
+    let value = if k.is_none() {
+        Value::Null
+    } else if let Ok(b) = k.cast::<PyBool>() {
+        Value::Bool(b.is_true())
+    } else if let Ok(i) = k.cast::<PyInt>() {
+        Value::Int(i.extract()?)
+    } else if let Ok(f) = k.cast::<PyFloat>() {
+        Value::Float(finite(f.value())?)
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "keys must be str, int, float, bool or None, not {}",
+            k.get_type().name()?
+        )));
+    };
+    let mut out = String::new();
+    value.write(&mut out);
+    Ok(out)
+}
+
+/// The Python events and console results of a `FrameExtras`, converted
+/// for the encoder (None when it has neither). An event or result that
+/// cannot be converted is left out; the first such error comes back too.
+pub fn extras_of(extras: &Bound<'_, PyAny>) -> PyResult<(Option<Extras>, Option<String>)> {
+    let py = extras.py();
+    let mut error = None;
+    let mut all = |attr: &Bound<'_, PyString>| -> PyResult<Vec<Value>> {
+        let mut out = Vec::new();
+        for item in extras.getattr(attr)?.try_iter()? {
+            match to_json_value(&item?) {
+                Ok(value) => out.push(value),
+                Err(e) => {
+                    error.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        Ok(out)
+    };
+    let converted = Extras {
+        events: all(intern!(py, "events"))?,
+        results: all(intern!(py, "results"))?,
+    };
+    Ok(((!converted.is_empty()).then_some(converted), error))
 }
 
 /// The last Python object converted for a slot and what it became: the

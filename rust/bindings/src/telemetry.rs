@@ -1,12 +1,14 @@
 //! Telemetry frames and payload encoding: the Python face of `townlet_core::telemetry`.
 //!
 //! `TelemetryRecorder.capture` runs on the tick thread: one call that
-//! copies the tick into a queue shared with a `TelemetryEncoder`. The
-//! telemetry worker takes a chunk of queued ticks (`take`), adds the
-//! Python-side parts of the few that have any, and encodes (and narrates)
-//! the whole chunk with the GIL released (`encode_taken`) into ready-to-send
-//! batches, or writes them to a file descriptor too (`write_taken`), so the
-//! worker hardly holds the GIL the tick thread needs.
+//! copies the tick into a queue shared with a `TelemetryEncoder`,
+//! converting what Python adds (town sections, Python events, console
+//! results) on the way. The telemetry worker takes chunks of queued ticks
+//! and encodes (and narrates) them with the GIL released into
+//! ready-to-send batches, or writes them to a file descriptor too (`run`);
+//! only failures and the worker's alerts go through Python (`take`, then
+//! `encode_taken` or `write_taken`), so the worker hardly holds the GIL the
+//! tick thread needs.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -20,32 +22,34 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use townlet_core::telemetry::value::SectionSample;
 use townlet_core::telemetry::{
-    prefetch_for_write, Encoder, Frame, FrameEvent, Labels, Names, Plan, Row, Table, Town, TownParts, NO_UID, N_COLUMNS,
+    prefetch_for_write, Encoder, Extras, Frame, FrameEvent, Labels, Names, Plan, Row, Table, Town, TownParts, NO_UID,
+    N_COLUMNS,
 };
 use townlet_core::tick::EVENT_KINDS;
 
 use crate::narration::{lock_narrator, Narrator, SharedNarrator};
-use crate::sections::{sections_from_py, sections_to_py, SectionReader};
+use crate::sections::{extras_of, sections_from_py, sections_to_py, SectionReader};
 use crate::world::World;
 
 /// Town sections converted at capture, or why they could not be.
 type Sampled = Result<SectionSample, String>;
-/// What of a `FrameExtras` is queued: the object (when it has more parts) and its converted sections.
-type Split = (Option<Py<PyAny>>, Option<Box<Sampled>>);
+
+/// What Python queued with a tick (a `FrameExtras`), converted at capture:
+/// the worker encodes all of it without the GIL.
+#[derive(Default)]
+struct Parts {
+    /// The tick's Python events and console results (None when it had neither).
+    extras: Option<Box<Extras>>,
+    /// Why an event or a console result was left out (it could not be converted), if one was.
+    failed: Option<String>,
+    /// The town sections sampled in Python, converted (or why they could not be).
+    sections: Option<Box<Sampled>>,
+}
 
 /// A queued tick (or failed tick) waiting for the worker.
 enum Item {
-    Frame {
-        frame: Frame,
-        /// The Python-side parts still to build (events, console results), if any.
-        extras: Option<Py<PyAny>>,
-        /// The town sections sampled in Python, converted (or why they could not be).
-        sections: Option<Box<Sampled>>,
-    },
-    Failure {
-        tick: u64,
-        info: Option<Py<PyAny>>,
-    },
+    Frame { frame: Frame, parts: Parts },
+    Failure { tick: u64, info: Option<Py<PyAny>> },
 }
 
 /// The queue between the tick thread and the worker, and spent frames
@@ -326,9 +330,9 @@ impl TelemetryRecorder {
 
     /// Queues the frame of `world` after its latest step: every live agent,
     /// the step's events (after any held ones), `timings` (stage name ->
-    /// seconds) and `extras` (a `FrameExtras`: its town sections are
-    /// converted here, and it is queued for the worker's planner only when
-    /// it has events or console results).
+    /// seconds) and `extras` (a `FrameExtras`: its town sections, events
+    /// and console results are converted here; an event or result that
+    /// cannot be is left out, and the encoder counts it).
     /// Wallets, jobs and attendance are sampled when `detail` is set or the
     /// population changed since the last capture; the core's town sections
     /// (population, economy, queues, embeddings) when `town` is set.
@@ -362,15 +366,8 @@ impl TelemetryRecorder {
     ) -> PyResult<usize> {
         let rows = rows_of(&uids, &rows)?;
         let frame = Frame::from_rows(tick, uids, &rows, detail).map_err(PyValueError::new_err)?;
-        let (extras, sections) = self.split(py, extras)?;
-        Ok(push(
-            &self.inbox,
-            Item::Frame {
-                frame,
-                extras,
-                sections,
-            },
-        ))
+        let parts = self.parts(py, extras)?;
+        Ok(push(&self.inbox, Item::Frame { frame, parts }))
     }
 
     /// Queues a failed tick (`info` is read by the worker's planner). Returns the queue depth.
@@ -466,17 +463,13 @@ impl TelemetryRecorder {
         extras: Option<Py<PyAny>>,
         town: bool,
     ) -> PyResult<usize> {
-        let (extras, sections) = self.split(timings.py(), extras)?;
+        let parts = self.parts(timings.py(), extras)?;
         let mut frame = self.frame(world, tick, detail, timings)?;
         if town {
             frame.town = Some(Box::new(Town::sample(&world.inner, &self.venues)));
         }
         let mut inbox = lock(&self.inbox);
-        let depth = inbox.push(Item::Frame {
-            frame,
-            extras,
-            sections,
-        });
+        let depth = inbox.push(Item::Frame { frame, parts });
         let wake = inbox.wakes_at(depth);
         self.spare = inbox.spare.pop();
         if let Some(next) = inbox.spare.last() {
@@ -493,19 +486,22 @@ impl TelemetryRecorder {
         Ok(depth)
     }
 
-    /// Converts the town sections of `extras` (a `FrameExtras`, or None)
-    /// and keeps `extras` only when it has events or console results: the
-    /// worker then needs no GIL for ticks that only sampled the town.
-    fn split(&mut self, py: Python<'_>, extras: Option<Py<PyAny>>) -> PyResult<Split> {
+    /// Converts what `extras` (a `FrameExtras`, or None) holds: its town
+    /// sections, Python events and console results. The worker then needs
+    /// no GIL for the tick.
+    fn parts(&mut self, py: Python<'_>, extras: Option<Py<PyAny>>) -> PyResult<Parts> {
         let Some(obj) = extras else {
-            return Ok((None, None));
+            return Ok(Parts::default());
         };
         let bound = obj.bind(py);
         let raw = bound.getattr(intern!(py, "sections"))?;
         let sections = (!raw.is_none()).then(|| Box::new(self.reader.sample(&raw).map_err(|e| e.to_string())));
-        let busy =
-            bound.getattr(intern!(py, "events"))?.is_truthy()? || bound.getattr(intern!(py, "results"))?.is_truthy()?;
-        Ok((busy.then_some(obj), sections))
+        let (extras, failed) = extras_of(bound)?;
+        Ok(Parts {
+            extras: extras.map(Box::new),
+            failed,
+            sections,
+        })
     }
 
     fn frame(&mut self, world: &World, tick: u64, detail: bool, timings: &Bound<'_, PyDict>) -> PyResult<Frame> {
@@ -573,12 +569,11 @@ impl TelemetryEncoder {
             self.discard_taken();
             return Err(PyValueError::new_err("batch_lines must be at least 1"));
         }
-        // The Python objects queued with the items are released here, with the GIL held.
+        // The Python objects queued with failures are released here, with the GIL held.
         let mut released: Vec<Py<PyAny>> = Vec::new();
         for taken in &mut self.taken {
-            match &mut taken.item {
-                Item::Frame { extras, .. } => released.extend(extras.take()),
-                Item::Failure { info, .. } => released.extend(info.take()),
+            if let Item::Failure { info, .. } = &mut taken.item {
+                released.extend(info.take());
             }
         }
         drop(released);
@@ -611,16 +606,12 @@ impl TelemetryEncoder {
         let out = PyList::empty(py);
         for index in wanted {
             let taken = &self.taken[index];
-            let (tick, kind, extras) = match &taken.item {
+            let (tick, kind, info) = match &taken.item {
                 Item::Failure { tick, info } => (*tick, "failure", info.as_ref()),
-                Item::Frame { frame, extras, .. } => (
-                    frame.tick,
-                    if taken.snapshot { "snapshot" } else { "diff" },
-                    extras.as_ref(),
-                ),
+                Item::Frame { frame, .. } => (frame.tick, if taken.snapshot { "snapshot" } else { "diff" }, None),
             };
-            let extras = extras.map_or_else(|| py.None(), |e| e.clone_ref(py));
-            out.append((index, tick, kind, extras))?;
+            let info = info.map_or_else(|| py.None(), |e| e.clone_ref(py));
+            out.append((index, tick, kind, info))?;
         }
         Ok(out)
     }
@@ -691,13 +682,15 @@ impl<'a> Work<'a> {
                 events,
                 results,
                 narrate,
+                extras: None,
                 sections: None,
                 health: health.clone(),
             };
             line.clear();
             let tick = match taken.item {
-                Item::Frame { frame, sections, .. } => {
-                    plan.sections = sections.and_then(|s| s.ok());
+                Item::Frame { frame, parts: queued } => {
+                    plan.sections = queued.sections.and_then(|s| s.ok());
+                    plan.extras = queued.extras;
                     // Locked frame by frame: health reads the narrator from other threads.
                     let mut narrator = narrator.map(lock_narrator);
                     encoder.encode(&frame, &plan, narrator.as_deref_mut(), &mut line);
@@ -742,7 +735,8 @@ struct Cursor {
     snapshot_every: u64,
     /// Whether an item of the last take carries the worker's health (a snapshot, or the KPIs of the day).
     health_due: bool,
-    /// Ticks whose town sections could not be converted (sent without them), and why the last one failed.
+    /// Ticks with a town section, event or console result that could not be converted (sent without it),
+    /// and why the last one failed.
     unserialisable: u64,
     last_error: Option<String>,
 }
@@ -761,10 +755,9 @@ impl Cursor {
             return true;
         }
         lock(inbox).items.iter().take(limit).any(|item| match item {
-            Item::Frame { frame, sections, .. } => {
-                self.snapshot_due(frame.tick)
-                    || today(sections.as_deref())
-                    || matches!(sections.as_deref(), Some(Err(_)))
+            Item::Frame { frame, parts } => {
+                let sections = parts.sections.as_deref();
+                self.snapshot_due(frame.tick) || today(sections) || matches!(sections, Some(Err(_)))
             }
             Item::Failure { .. } => false,
         })
@@ -773,8 +766,7 @@ impl Cursor {
     /// Moves up to `limit` queued items from `inbox` into `taken` (through
     /// `intake`, swapped in O(1) when the whole queue is taken), numbering
     /// them and deciding snapshot or diff. Returns the indices of the items
-    /// that need Python-side parts: failures, and ticks with events or
-    /// console results.
+    /// that need Python-side parts: the failures.
     fn take(
         &mut self,
         inbox: &Shared,
@@ -799,23 +791,24 @@ impl Cursor {
             self.seq += 1;
             let (snapshot, parts) = match &mut item {
                 Item::Failure { .. } => (false, true),
-                Item::Frame {
-                    frame,
-                    extras,
-                    sections,
-                } => {
-                    if let Some(Err(e)) = sections.as_deref() {
+                Item::Frame { frame, parts } => {
+                    if let Some(Err(e)) = parts.sections.as_deref() {
                         // Sent without its sections; a snapshot follows at once.
                         self.unserialisable += 1;
                         self.last_error = Some(format!("payload at tick {} not serialisable: {e}", frame.tick));
                         self.resync = true;
-                        *sections = None;
+                        parts.sections = None;
+                    }
+                    if let Some(e) = parts.failed.take() {
+                        // Sent without that event or result: the published state is whole.
+                        self.unserialisable += 1;
+                        self.last_error = Some(format!("payload at tick {} not serialisable: {e}", frame.tick));
                     }
                     let snapshot = self.snapshot_due(frame.tick);
                     self.resync = false;
                     self.planned = true;
-                    self.health_due |= snapshot || today(sections.as_deref());
-                    (snapshot, extras.is_some())
+                    self.health_due |= snapshot || today(parts.sections.as_deref());
+                    (snapshot, false)
                 }
             };
             if parts {
@@ -976,15 +969,15 @@ impl TelemetryEncoder {
     /// Takes up to `limit` queued items and gives each its sequence number
     /// and kind (a snapshot first, every `snapshot_every` ticks and after a
     /// resync; else a diff; or a failure). Returns the items that need
-    /// Python-side parts, as `(index, tick, kind, extras)`: kind is
-    /// `snapshot`, `diff` or `failure`; `extras` is what was queued with the
-    /// tick (the failure's info for a failure). Only failures and ticks
-    /// with events or console results need any: the core encodes the rest
-    /// whole (snapshots start with `snapshot_head`; the town sections were
-    /// converted at capture). A tick whose town sections could not be
-    /// converted (a NaN) is sent without them, counted in `unserialisable`,
-    /// and a snapshot follows it. `health_due` then says whether any taken
-    /// item carries the worker's health.
+    /// Python-side parts, as `(index, tick, kind, info)`: only failures
+    /// need any (`info` is the failure's); the core encodes the rest whole
+    /// (snapshots start with `snapshot_head`; the town sections, Python
+    /// events and console results were converted at capture). A tick whose
+    /// town sections could not be converted (a NaN) is sent without them,
+    /// counted in `unserialisable`, and a snapshot follows it; a tick with
+    /// an event or console result that could not be is sent without it and
+    /// counted. `health_due` then says whether any taken item carries the
+    /// worker's health.
     fn take<'py>(&mut self, py: Python<'py>, limit: usize) -> PyResult<Bound<'py, PyList>> {
         self.ensure_untaken()?;
         // Moving the items (a few hundred bytes each) is done without the GIL.
@@ -1008,7 +1001,7 @@ impl TelemetryEncoder {
     /// first waits, without the GIL, until `depth` items are queued or the
     /// first queued one has waited `linger`, and goes on chunk after chunk
     /// (the `health` given serves them all) while every batch is written to
-    /// `fd`. It returns when a chunk needs Python (parts, the health, a
+    /// `fd`. It returns when a chunk needs Python (a failure, the health, a
     /// batch left over or a failed write), when `recorder.interrupt()` is
     /// called, when the recorder drops frames, when `budget` seconds have
     /// passed, and after a chunk without `fd`: a worker that calls it in a
@@ -1084,9 +1077,10 @@ impl TelemetryEncoder {
     /// narrates their events. `parts` maps an item's index to its
     /// Python-side parts `(head, events, console_results, narrate)`: `head`
     /// adds top-level members (`"key":value,...`), `events` adds events after
-    /// the core ones (`{...},{...}`), `console_results` is a JSON array
-    /// (default `[]`), `narrate` lists Python events to narrate after the
-    /// core ones as `(kind, fields as text)`. Returns batches of
+    /// the core ones and the tick's own Python events (`{...},{...}`),
+    /// `console_results` is a JSON array (default: the tick's own, else
+    /// `[]`), `narrate` lists further events to narrate after those as
+    /// `(kind, fields as text)`. Returns batches of
     /// newline-terminated payload lines as `(bytes, lines, last tick)`: a
     /// batch holds at most `batch_lines` lines and grows while it is under
     /// `batch_bytes` bytes. `health` (a JSON object) is written into the
@@ -1148,7 +1142,7 @@ impl TelemetryEncoder {
         self.cursor.health_due
     }
 
-    /// Ticks whose town sections could not be converted (sent without them).
+    /// Ticks with a town section, event or console result that could not be converted (sent without it).
     #[getter]
     fn unserialisable(&self) -> u64 {
         self.cursor.unserialisable

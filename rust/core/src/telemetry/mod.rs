@@ -15,6 +15,7 @@
 //! `docs/telemetry.md` and the JSON Schemas shipped with the package.
 
 mod blake2b;
+pub mod extras;
 mod json;
 pub mod narration;
 pub mod town;
@@ -24,10 +25,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use blake2b::blake2b;
+pub use extras::Extras;
 use json::{write_f64, write_fixed, write_int, write_str};
 use narration::{Narration, Narrator};
 pub use town::{Town, TownParts};
-use value::{SectionSample, Sections};
+use value::{SectionSample, Sections, Value};
 
 use crate::tick::{Event, EVENT_KINDS, OPTIONS};
 use crate::world::World;
@@ -441,11 +443,14 @@ pub struct Plan {
     pub seq: u64,
     /// Further top-level members (`"key":value,...`, no braces).
     pub head: Option<String>,
-    /// Events after the core ones (`{...},{...}`, no brackets).
+    /// The tick's Python events and console results, converted at capture:
+    /// the events follow the core ones and are narrated after them.
+    pub extras: Option<Box<Extras>>,
+    /// Events after those (`{...},{...}`, no brackets).
     pub events: Option<String>,
-    /// The `console_results` array (default `[]`).
+    /// The `console_results` array (default: those of `extras`, else `[]`).
     pub results: Option<String>,
-    /// Python events to narrate after the core ones: kind and fields as text.
+    /// Further events to narrate after those: kind and fields as text.
     pub narrate: Vec<(String, Vec<(String, String)>)>,
     /// The Python-side town sections sampled with this tick.
     pub sections: Option<SectionSample>,
@@ -560,6 +565,16 @@ impl Encoder {
             out.push(',');
             out.push_str(head);
         }
+        let scrubbed;
+        let extras = match plan.extras.as_deref() {
+            Some(extras) if self.names.hashed() => {
+                let mut copy = extras.clone();
+                copy.scrub(&mut self.names);
+                scrubbed = copy;
+                Some(&scrubbed)
+            }
+            extras => extras,
+        };
         out.push_str(",\"events\":[");
         let mut first = true;
         for e in &frame.events {
@@ -569,6 +584,13 @@ impl Encoder {
             first = false;
             self.event(out, e);
         }
+        for e in extras.into_iter().flat_map(Extras::published) {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            e.write(out);
+        }
         if let Some(events) = plan.events.as_deref().filter(|e| !e.is_empty()) {
             if !first {
                 out.push(',');
@@ -577,7 +599,7 @@ impl Encoder {
             out.push_str(events);
         }
         if let Some(narrator) = narrator {
-            for n in self.narrate(narrator, frame, plan) {
+            for n in self.narrate(narrator, frame, extras, plan) {
                 if !first {
                     out.push(',');
                 }
@@ -586,7 +608,11 @@ impl Encoder {
             }
         }
         out.push_str("],\"console_results\":");
-        out.push_str(plan.results.as_deref().unwrap_or("[]"));
+        match (plan.results.as_deref(), extras.map(|x| x.results.as_slice())) {
+            (Some(results), _) => out.push_str(results),
+            (None, Some(results)) if !results.is_empty() => Value::write_list(results, out),
+            _ => out.push_str("[]"),
+        }
         out.push_str(",\"timings_us\":{");
         for (i, (stage, seconds)) in frame.stages.iter().zip(&frame.seconds).enumerate() {
             if i > 0 {
@@ -895,7 +921,15 @@ impl Encoder {
     }
 
     /// The narrations of the frame's core events, then of the plan's Python events.
-    fn narrate(&mut self, narrator: &mut Narrator, frame: &Frame, plan: &Plan) -> Vec<Narration> {
+    /// Narrates the frame's core events, then the published Python events
+    /// of `extras` (already scrubbed), then those the plan adds.
+    fn narrate(
+        &mut self,
+        narrator: &mut Narrator,
+        frame: &Frame,
+        extras: Option<&Extras>,
+        plan: &Plan,
+    ) -> Vec<Narration> {
         let tick = i64::try_from(frame.tick).unwrap_or(i64::MAX);
         let mut out = Vec::new();
         for e in &frame.events {
@@ -916,6 +950,14 @@ impl Encoder {
                 ("object", object),
             ];
             let field = |name: &str| fields.iter().find(|(k, _)| *k == name).and_then(|(_, v)| *v);
+            out.extend(narrator.offer(kind, tick, field));
+        }
+        for event in extras.into_iter().flat_map(Extras::published) {
+            let Some(kind) = extras::kind(event).filter(|k| narrator.narrates(k)) else {
+                continue;
+            };
+            let fields = extras::fields(event);
+            let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
             out.extend(narrator.offer(kind, tick, field));
         }
         for (kind, fields) in &plan.narrate {

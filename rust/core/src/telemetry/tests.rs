@@ -225,6 +225,87 @@ fn events_name_agents_and_objects() {
 }
 
 #[test]
+fn python_events_follow_the_core_ones_hashed_and_narrated() {
+    use super::value::Value as V;
+    let obj = |members: &[(&str, V)]| V::Object(members.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect());
+    let text = |s: &str| V::Str(s.to_owned());
+    let mut enc = Encoder::new(Labels::default(), Names::new(Some(vec![b'k'; 32])));
+    let mut f = frame(5, &[7], &[row(1)], true);
+    f.events = vec![FrameEvent {
+        tick: 5,
+        kind: 12,
+        uid: 7,
+        object: -1,
+        value: 1.0,
+    }];
+    let exit = obj(&[
+        ("kind", text("lifecycle_exit")),
+        ("tick", V::Int(5)),
+        ("agent_id", text("agent_3")),
+        ("reason", text("starvation")),
+        ("uid", V::Int(3)),
+        ("note", V::Null),
+    ]);
+    let plan = Plan {
+        extras: Some(Box::new(Extras {
+            events: vec![exit, obj(&[("kind", text("console_result")), ("cmd_id", text("c1"))])],
+            results: vec![obj(&[("cmd_id", text("c1")), ("result", text("agent_3 fined"))])],
+        })),
+        events: Some("{\"kind\":\"telemetry_alert\"}".into()),
+        ..Plan::default()
+    };
+    let templates = [("lifecycle_exit", "lifecycle", "{agent_id} left town ({reason})")]
+        .into_iter()
+        .map(|(k, c, t)| {
+            let template = Template {
+                category: c.into(),
+                text: t.into(),
+            };
+            (k.to_owned(), template)
+        })
+        .collect();
+    let config = NarrationConfig {
+        global_window_ticks: 100,
+        global_window_limit: 10,
+        ..NarrationConfig::default()
+    };
+    let mut narrator = Narrator::new(config, templates);
+    let mut out = String::new();
+    enc.encode(&f, &plan, Some(&mut narrator), &mut out);
+    let p: Value = serde_json::from_str(&out).unwrap();
+    // hashlib.blake2b(b"agent_3", key=b"k" * 32, digest_size=6).hexdigest()
+    let (three, seven) = (names_of(&mut enc, 3), names_of(&mut enc, 7));
+    assert_eq!(
+        p["events"],
+        json!([
+            {"kind": "reward_clipped", "tick": 5, "agent_id": seven, "value": 1.0},
+            {"kind": "lifecycle_exit", "tick": 5, "agent_id": three, "reason": "starvation", "note": null},
+            {"kind": "telemetry_alert"},
+            {"kind": "narration", "tick": 5, "category": "lifecycle",
+             "text": format!("{three} left town (starvation)"), "source": "lifecycle_exit", "agent_id": three},
+        ])
+    );
+    assert_eq!(
+        p["console_results"],
+        json!([{"cmd_id": "c1", "result": format!("{three} fined")}])
+    );
+    assert!(!out.contains("agent_3"), "no raw id: {out}");
+    let plain = Plan {
+        results: Some("[1]".into()),
+        ..plan
+    };
+    let mut out = String::new();
+    enc.encode(&f, &plain, None, &mut out);
+    let p: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p["console_results"], json!([1]), "results given by the plan win");
+}
+
+/// The published name of agent `uid`.
+fn names_of(enc: &mut Encoder, uid: u64) -> String {
+    enc.names.get(uid).to_owned()
+}
+
+#[test]
 fn privacy_names_are_keyed_hashes() {
     let mut names = Names::new(Some(vec![b'k'; 32]));
     assert!(names.hashed());

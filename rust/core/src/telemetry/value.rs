@@ -8,6 +8,7 @@
 //! sampled and as last published: a snapshot writes them whole, a diff
 //! writes an RFC 7386 merge patch of each one that changed.
 
+use std::fmt::Write;
 use std::sync::Arc;
 
 use super::json::{write_f64, write_int, write_str};
@@ -16,7 +17,7 @@ use super::Names;
 /// A JSON value as published (objects keep their members' order).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    /// Only in merge patches: the member was removed.
+    /// In merge patches, a removed member; in events, a member that is None.
     Null,
     Bool(bool),
     Int(i64),
@@ -35,16 +36,7 @@ impl Value {
             Value::Int(i) => write_int(out, *i),
             Value::Float(f) => write_f64(out, *f),
             Value::Str(s) => write_str(out, s),
-            Value::List(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    item.write(out);
-                }
-                out.push(']');
-            }
+            Value::List(items) => Value::write_list(items, out),
             Value::Object(members) => {
                 out.push('{');
                 for (i, (key, value)) in members.iter().enumerate() {
@@ -58,6 +50,18 @@ impl Value {
                 out.push('}');
             }
         }
+    }
+
+    /// Appends `items` as a compact JSON array.
+    pub fn write_list(items: &[Value], out: &mut String) {
+        out.push('[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            item.write(out);
+        }
+        out.push(']');
     }
 
     /// The RFC 7386 merge patch that takes `old` to `new` (which holds no
@@ -89,6 +93,54 @@ impl Value {
         Some(Value::Object(patch))
     }
 
+    /// The text Python's `str()` makes of this value (as the event it came
+    /// from held it): strings as they are, `True`/`False`, floats by their
+    /// `repr`; in lists and objects, strings quoted and `None` for null, as
+    /// Python writes lists and dicts. Narration fills its templates with it.
+    pub fn py_str(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            other => {
+                let mut out = String::new();
+                other.write_py(&mut out);
+                out
+            }
+        }
+    }
+
+    /// Appends Python's `repr()` of this value.
+    fn write_py(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("None"),
+            Value::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
+            Value::Int(i) => write_int(out, *i),
+            Value::Float(f) => write_f64(out, *f),
+            Value::Str(s) => write_py_str(out, s),
+            Value::List(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    item.write_py(out);
+                }
+                out.push(']');
+            }
+            Value::Object(members) => {
+                out.push('{');
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write_py_str(out, key);
+                    out.push_str(": ");
+                    value.write_py(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
     /// Replaces agent ids in strings and member names by their published
     /// form and drops the members that carry an agent's raw number (`uid`,
     /// `slot`), when `names` hashes ids (privacy mode); else does nothing.
@@ -115,6 +167,35 @@ impl Value {
             _ => {}
         }
     }
+}
+
+/// Appends Python's `repr()` of the string `s`: single quotes (double
+/// when `s` holds a single quote and no double one), backslash escapes for
+/// the quote, the backslash, tabs, newlines and control characters.
+fn write_py_str(out: &mut String, s: &str) {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
 }
 
 /// `v` rounded to `decimals` decimal places exactly as Python's
