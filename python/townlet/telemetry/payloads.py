@@ -225,10 +225,11 @@ class PayloadBuilder:
         ``alerts(tick)`` adds events to the first payload. A part that
         cannot be serialised (a NaN) is left out of its payload and counted
         in ``unserialisable``: an event or a console result alone; a town
-        section, the health or an alert with a snapshot to follow. ``wait`` (``(depth,
-        linger, budget)``) first waits in the core, without the GIL, for
-        ``depth`` queued ticks or for the first to have waited ``linger``
-        seconds (at most ``budget`` seconds; then nothing may be built).
+        section, the health or an alert with a snapshot to follow. ``wait``
+        (``(depth, linger, budget)``) first waits in the core, without the
+        GIL, for ``depth`` queued ticks or for the first to have waited
+        ``linger`` seconds (at most ``budget`` seconds; then nothing may be
+        built).
         """
         _, batches, _ = self._encode(limit, health, alerts, None, batch_lines, batch_bytes, wait)
         return batches
@@ -271,9 +272,9 @@ class PayloadBuilder:
         """Takes and encodes up to ``limit`` queued ticks (written to ``sink``'s ``(fd, room)`` if given).
 
         A chunk without failures or alerts is taken and encoded in one core
-        call, which releases the GIL once. The
-        worker's health is read only for a chunk that carries it; a waiting
-        call reads it beforehand (it serves every chunk the call encodes).
+        call, which releases the GIL once. The worker's health is read only
+        for a chunk that carries it; a waiting call reads it beforehand (it
+        serves every chunk the call encodes).
         """
         encoder = self.encoder
         fd, room = sink if sink is not None else (None, 0)

@@ -920,7 +920,6 @@ impl Encoder {
         out.push('}');
     }
 
-    /// The narrations of the frame's core events, then of the plan's Python events.
     /// Narrates the frame's core events, then the published Python events
     /// of `extras` (already scrubbed), then those the plan adds.
     fn narrate(

@@ -152,6 +152,26 @@ fn frames_without_detail_carry_the_published_detail() {
     assert_eq!(enc.table.as_ref().unwrap().rows[0], row(2));
 }
 
+/// A narrator with `templates` (`(kind, category, text)`) and no cooldowns: at most 10 narrations in 100 ticks.
+fn narrator(templates: &[(&str, &str, &str)]) -> Narrator {
+    let templates = templates
+        .iter()
+        .map(|&(kind, category, text)| {
+            let template = Template {
+                category: category.into(),
+                text: text.into(),
+            };
+            (kind.to_owned(), template)
+        })
+        .collect();
+    let config = NarrationConfig {
+        global_window_ticks: 100,
+        global_window_limit: 10,
+        ..NarrationConfig::default()
+    };
+    Narrator::new(config, templates)
+}
+
 #[test]
 fn events_name_agents_and_objects() {
     let mut enc = encoder();
@@ -182,29 +202,14 @@ fn events_name_agents_and_objects() {
         narrate: vec![("lifecycle_exit".into(), vec![("agent_id".into(), "agent_3".into())])],
         ..Plan::default()
     };
-    let templates = [
+    let mut narrator = narrator(&[
         (
             "queue_refused",
             "queue_conflict",
             "{agent_id} was turned away at {object}",
         ),
         ("lifecycle_exit", "lifecycle", "{agent_id} left town ({reason})"),
-    ]
-    .into_iter()
-    .map(|(k, c, t)| {
-        let template = Template {
-            category: c.into(),
-            text: t.into(),
-        };
-        (k.to_owned(), template)
-    })
-    .collect();
-    let config = NarrationConfig {
-        global_window_ticks: 100,
-        global_window_limit: 10,
-        ..NarrationConfig::default()
-    };
-    let mut narrator = Narrator::new(config, templates);
+    ]);
     enc.encode(&f, &plan, Some(&mut narrator), &mut out);
     let p: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
@@ -254,22 +259,7 @@ fn python_events_follow_the_core_ones_hashed_and_narrated() {
         events: Some("{\"kind\":\"telemetry_alert\"}".into()),
         ..Plan::default()
     };
-    let templates = [("lifecycle_exit", "lifecycle", "{agent_id} left town ({reason})")]
-        .into_iter()
-        .map(|(k, c, t)| {
-            let template = Template {
-                category: c.into(),
-                text: t.into(),
-            };
-            (k.to_owned(), template)
-        })
-        .collect();
-    let config = NarrationConfig {
-        global_window_ticks: 100,
-        global_window_limit: 10,
-        ..NarrationConfig::default()
-    };
-    let mut narrator = Narrator::new(config, templates);
+    let mut narrator = narrator(&[("lifecycle_exit", "lifecycle", "{agent_id} left town ({reason})")]);
     let mut out = String::new();
     enc.encode(&f, &plan, Some(&mut narrator), &mut out);
     let p: Value = serde_json::from_str(&out).unwrap();
