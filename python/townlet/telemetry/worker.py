@@ -11,9 +11,9 @@ into payloads, serialises them and sends them in batches of at most
   chunk's worth of ticks is queued or the first has waited
   ``buffer.linger_seconds``, and encodes and writes chunk after chunk
   there; it comes back to Python (and takes the GIL the tick thread runs
-  on) only for what needs Python: ticks with Python events or console
-  results, failures, a batch for another transport or past a file's
-  rotation, dropped frames, a flush or stop, and at least every
+  on) only for what needs Python: failures, a batch for another
+  transport or past a file's rotation, dropped frames, a flush or stop,
+  and at least every
   :data:`CORE_BUDGET_SECONDS` to update its counters and the health it
   publishes (so a payload's health may be that old);
 
@@ -31,12 +31,14 @@ into payloads, serialises them and sends them in batches of at most
 - stop: :meth:`close` sends everything still queued, then closes the
   transports.
 
-The agents and core events of a batch are encoded and narrated in the
-core with the GIL released (:class:`townlet._core.TelemetryEncoder`), into
-ready-to-send bytes, or, for a lone file transport, straight into the
-file (the transport still decides when to rotate); Python adds the few
-parts that change rarely (town sections, health, Python events), so the
-worker hardly competes with the tick thread for the GIL.
+A batch is encoded and narrated in the core with the GIL released
+(:class:`townlet._core.TelemetryEncoder`): the agents, the core events,
+and what Python added at capture (town sections, Python events, console
+results), converted by the capture call; into ready-to-send bytes, or,
+for a lone file transport, straight into the file (the transport still
+decides when to rotate). Python adds only the worker's health, its
+alerts and failures, so the worker hardly competes with the tick thread
+for the GIL.
 """
 
 from __future__ import annotations
