@@ -30,36 +30,45 @@ pub enum Value {
 impl Value {
     /// Appends this value as compact JSON.
     pub fn write(&self, out: &mut String) {
+        self.write_in(&JSON, out);
+    }
+
+    /// Appends `items` as a compact JSON array.
+    pub fn write_list(items: &[Value], out: &mut String) {
+        Value::write_items(items, &JSON, out);
+    }
+
+    /// Appends this value in `notation`.
+    fn write_in(&self, notation: &Notation, out: &mut String) {
         match self {
-            Value::Null => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Null => out.push_str(notation.null),
+            Value::Bool(b) => out.push_str(notation.bools[usize::from(*b)]),
             Value::Int(i) => write_int(out, *i),
             Value::Float(f) => write_f64(out, *f),
-            Value::Str(s) => write_str(out, s),
-            Value::List(items) => Value::write_list(items, out),
+            Value::Str(s) => (notation.string)(out, s),
+            Value::List(items) => Value::write_items(items, notation, out),
             Value::Object(members) => {
                 out.push('{');
                 for (i, (key, value)) in members.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push_str(notation.comma);
                     }
-                    write_str(out, key);
-                    out.push(':');
-                    value.write(out);
+                    (notation.string)(out, key);
+                    out.push_str(notation.colon);
+                    value.write_in(notation, out);
                 }
                 out.push('}');
             }
         }
     }
 
-    /// Appends `items` as a compact JSON array.
-    pub fn write_list(items: &[Value], out: &mut String) {
+    fn write_items(items: &[Value], notation: &Notation, out: &mut String) {
         out.push('[');
         for (i, item) in items.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push_str(notation.comma);
             }
-            item.write(out);
+            item.write_in(notation, out);
         }
         out.push(']');
     }
@@ -102,41 +111,8 @@ impl Value {
             Value::Str(s) => s.clone(),
             other => {
                 let mut out = String::new();
-                other.write_py(&mut out);
+                other.write_in(&PYTHON, &mut out);
                 out
-            }
-        }
-    }
-
-    /// Appends Python's `repr()` of this value.
-    fn write_py(&self, out: &mut String) {
-        match self {
-            Value::Null => out.push_str("None"),
-            Value::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
-            Value::Int(i) => write_int(out, *i),
-            Value::Float(f) => write_f64(out, *f),
-            Value::Str(s) => write_py_str(out, s),
-            Value::List(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    item.write_py(out);
-                }
-                out.push(']');
-            }
-            Value::Object(members) => {
-                out.push('{');
-                for (i, (key, value)) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    write_py_str(out, key);
-                    out.push_str(": ");
-                    value.write_py(out);
-                }
-                out.push('}');
             }
         }
     }
@@ -168,6 +144,32 @@ impl Value {
         }
     }
 }
+
+/// How a value is written: as compact JSON, or as Python's `repr()`.
+struct Notation {
+    null: &'static str,
+    /// `false`, then `true`.
+    bools: [&'static str; 2],
+    comma: &'static str,
+    colon: &'static str,
+    string: fn(&mut String, &str),
+}
+
+const JSON: Notation = Notation {
+    null: "null",
+    bools: ["false", "true"],
+    comma: ",",
+    colon: ":",
+    string: write_str,
+};
+
+const PYTHON: Notation = Notation {
+    null: "None",
+    bools: ["False", "True"],
+    comma: ", ",
+    colon: ": ",
+    string: write_py_str,
+};
 
 /// Appends Python's `repr()` of the string `s`: single quotes (double
 /// when `s` holds a single quote and no double one), backslash escapes for
