@@ -4,7 +4,8 @@ Capturing is the only telemetry work done on the tick path: one call into
 the core (:class:`townlet._core.TelemetryRecorder`) copies every live
 agent's published values, quantised, with the tick's events and stage
 timings into a queue the worker reads. Python adds :class:`FrameExtras`
-only on ticks that need them. Everything else (diffing, privacy,
+only on ticks that need them, and the same call converts it into the
+core's values (the worker never reads it). Everything else (diffing, privacy,
 narration, serialisation, sending) happens on the worker, mostly in the
 core with the GIL released.
 
@@ -41,7 +42,10 @@ DETAIL_EVERY = 10
 
 
 class FrameExtras:
-    """The Python-side parts of a captured tick: events, console results, town sections."""
+    """The Python-side parts of a captured tick: events, console results, town sections.
+
+    ``TelemetryRecorder.capture`` converts it as it queues the tick; nothing keeps it after that.
+    """
 
     __slots__ = ("events", "results", "sections")
 
